@@ -1,0 +1,73 @@
+"""The event envelope and the table of who listens to what.
+
+Events are past-tense facts (``booking_confirmed``). Each carries a unique id so consumers can
+drop redeliveries. ``SUBSCRIPTIONS`` is the one list of handler queues: the outbox relay declares
+them before it publishes (an event published before its handler's queue exists is dropped by
+RabbitMQ), and a test checks it against the services' ``@event_handler`` entrypoints.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+# (source service, event type) -> handlers as (service name, method name).
+SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+
+
+def handler_queue_name(source: str, event_type: str, service: str, method: str) -> str:
+    """The queue nameko's SERVICE_POOL ``event_handler`` consumes from."""
+    return f"evt-{source}-{event_type}--{service}.{method}"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    data: dict[str, Any]
+    source: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    occurred_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Event:
+        return cls(**{k: payload[k] for k in ("type", "data", "source", "id", "occurred_at")})
+
+
+def processed_events_table(metadata: MetaData) -> Table:
+    """Ids of events a consumer has already handled; one row per event."""
+    return Table(
+        "processed_events",
+        metadata,
+        Column("event_id", String(64), primary_key=True),
+        Column("handled_at", DateTime(timezone=True), nullable=False),
+    )
+
+
+def first_delivery(session: Session, table: Table, event_id: str) -> bool:
+    """Record ``event_id`` in the handler's transaction; False if it was handled before.
+
+    Called inside the same transaction as the handler's own writes, so a crash between the
+    two cannot mark an event handled that was not (or handle it twice).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = (
+        insert(table)
+        .values(event_id=event_id, handled_at=datetime.now(UTC))
+        .on_conflict_do_nothing(index_elements=["event_id"])
+    )
+    try:
+        return session.execute(statement).rowcount == 1
+    except IntegrityError:  # pragma: no cover - on_conflict_do_nothing covers it
+        return False

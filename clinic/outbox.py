@@ -1,0 +1,161 @@
+"""Transactional outbox: events are rows written with the change, published after commit.
+
+A change and its event commit together or not at all, so nothing is published for a rolled-back
+change and nothing committed is lost while RabbitMQ is down. The relay publishes each pending row
+with publisher confirms and mandatory routing, and marks it sent only once the broker confirmed
+it. Rows are claimed inside a transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write
+lock on SQLite), so several processes of one service never publish the same row twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime
+
+from kombu import Queue
+from nameko.amqp.publish import Publisher, UndeliverableMessage
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.extensions import DependencyProvider
+from nameko.standalone.events import get_event_exchange
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from clinic.db import UnitOfWork
+from clinic.events import SUBSCRIPTIONS, Event, handler_queue_name
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    return Table(
+        "outbox",
+        metadata,
+        # An increasing sequence keeps publication in commit order within a process.
+        Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+               autoincrement=True),
+        Column("event_id", String(64), nullable=False, unique=True),
+        Column("type", String(64), nullable=False),
+        Column("payload", JSON, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True, index=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Column("last_error", Text, nullable=True),
+    )
+
+
+def record(session: Session, table: Table, event: Event) -> None:
+    """Write ``event`` in the caller's transaction."""
+    session.execute(table.insert().values(
+        event_id=event.id, type=event.type, payload=event.to_payload(),
+        created_at=datetime.now(UTC), attempts=0,
+    ))
+
+
+class OutboxRelay(DependencyProvider):
+    """Publishes a service's outbox in the background; ``wake()`` after a commit skips the wait."""
+
+    poll_seconds = 1.0
+
+    def __init__(self, source: str, table: Table, database_attr: str = "db"):
+        self.source = source
+        self.table = table
+        self.database_attr = database_attr
+
+    def setup(self) -> None:
+        config = self.container.config
+        self.exchange = get_event_exchange(self.source, config)
+        self.publisher = Publisher(
+            config[AMQP_URI_CONFIG_KEY], use_confirms=True, retry=False,
+            declare=[self.exchange, *self.handler_queues()],
+        )
+        self._wake = threading.Event()
+        self._running = False
+
+    def handler_queues(self) -> list[Queue]:
+        """Every subscribed handler's queue, declared exactly as nameko's event_handler does."""
+        return [
+            Queue(handler_queue_name(source, event_type, service, method), exchange=self.exchange,
+                  routing_key=event_type, durable=True, auto_delete=False, exclusive=False)
+            for (source, event_type), handlers in SUBSCRIPTIONS.items() if source == self.source
+            for service, method in handlers
+        ]
+
+    def start(self) -> None:
+        self._running = True
+        self.container.spawn_managed_thread(self._run, identifier=f"{self.source}.outbox_relay")
+
+    def stop(self) -> None:
+        self._running = False
+        self._wake.set()
+
+    kill = stop
+
+    def _unit_of_work(self) -> UnitOfWork:
+        provider = next(d for d in self.container.dependencies
+                        if getattr(d, "attr_name", None) == self.database_attr)
+        return provider.unit_of_work
+
+    def _run(self) -> None:
+        backoff = self.poll_seconds
+        while self._running:
+            try:
+                published = self.relay_pending()
+                backoff = self.poll_seconds
+                if published == BATCH:
+                    continue  # more waiting; no pause
+            except Exception as error:  # broker down, database busy: keep the rows, try later
+                log.warning("outbox relay of %s paused: %s", self.source, error)
+                backoff = min(backoff * 2, 10.0)
+            self._wake.wait(backoff)
+            self._wake.clear()
+
+    def relay_pending(self) -> int:
+        """Publish up to BATCH pending events; returns how many were confirmed."""
+        uow = self._unit_of_work()
+        failure: Exception | None = None
+        with uow.transaction() as session:
+            rows = session.execute(
+                select(self.table.c.seq, self.table.c.type, self.table.c.payload)
+                .where(self.table.c.published_at.is_(None))
+                .order_by(self.table.c.seq).limit(BATCH)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for seq, event_type, payload in rows:
+                subscribed = (self.source, event_type) in SUBSCRIPTIONS
+                try:
+                    self.publisher.publish(payload, exchange=self.exchange,
+                                           routing_key=event_type, mandatory=subscribed)
+                except UndeliverableMessage as error:
+                    session.execute(update(self.table).where(self.table.c.seq == seq).values(
+                        attempts=self.table.c.attempts + 1, last_error=repr(error)))
+                    continue
+                except Exception as error:  # broker gone mid-batch: keep what was confirmed
+                    failure = error
+                    break
+                session.execute(update(self.table).where(self.table.c.seq == seq)
+                                .values(published_at=datetime.now(UTC),
+                                        attempts=self.table.c.attempts + 1))
+        if failure is not None:
+            raise failure
+        return len(rows)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def get_dependency(self, worker_ctx) -> OutboxRelay:
+        return self

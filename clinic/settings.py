@@ -1,0 +1,80 @@
+"""Settings read from a service's nameko config (itself filled from the environment).
+
+Each service's ``config.yml`` holds the defaults as ``${VAR:default}``; values that derive from
+others (database files under the data folder, the public URL) are derived here, once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SERVICES = ("availability", "booking", "notifications")
+
+
+def _text(config: Mapping[str, Any], key: str, default: str = "") -> str:
+    value = config.get(key)
+    return default if value is None or str(value).strip() == "" else str(value).strip()
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_uri: str
+    data_dir: Path
+    gateway_host: str
+    gateway_port: int
+    public_base_url: str
+    admin_token: str
+    clinic_timezone: str
+    hold_minutes: int
+    cancellation_notice_hours: float
+    reminder_hours: float
+    course_ending_notice_sessions: int
+    notifications_poll_seconds: float
+    smtp_host: str
+    smtp_port: int
+    smtp_from: str
+    cors_origins: tuple[str, ...]
+    rate_limit_per_minute: int
+    demo: bool
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Settings:
+        host = _text(config, "GATEWAY_HOST", "127.0.0.1")
+        port = int(_text(config, "GATEWAY_PORT", "8000"))
+        origins = _text(config, "CORS_ORIGINS")
+        return cls(
+            amqp_uri=_text(config, "AMQP_URI", "amqp://guest:guest@localhost:5672/"),
+            data_dir=Path(_text(config, "CLINIC_DATA_DIR", "./var")),
+            gateway_host=host,
+            gateway_port=port,
+            public_base_url=_text(config, "PUBLIC_BASE_URL", f"http://{host}:{port}").rstrip("/"),
+            admin_token=_text(config, "CLINIC_ADMIN_TOKEN"),
+            clinic_timezone=_text(config, "CLINIC_TIMEZONE", "Europe/London"),
+            hold_minutes=int(_text(config, "HOLD_MINUTES", "10")),
+            cancellation_notice_hours=float(_text(config, "CANCELLATION_NOTICE_HOURS", "48")),
+            reminder_hours=float(_text(config, "REMINDER_HOURS", "24")),
+            course_ending_notice_sessions=int(_text(config, "COURSE_ENDING_NOTICE_SESSIONS", "3")),
+            notifications_poll_seconds=float(_text(config, "NOTIFICATIONS_POLL_SECONDS", "30")),
+            smtp_host=_text(config, "SMTP_HOST"),
+            smtp_port=int(_text(config, "SMTP_PORT", "25")),
+            smtp_from=_text(config, "SMTP_FROM", "clinic@localhost"),
+            cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
+            rate_limit_per_minute=int(_text(config, "RATE_LIMIT_PER_MINUTE", "120")),
+            demo=_text(config, "CLINIC_DEMO", "1") not in ("0", "false", "no"),
+        )
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls.from_config(os.environ)
+
+    def database_url(self, service: str, config: Mapping[str, Any] | None = None) -> str:
+        """The service's database: its ``<SERVICE>_DATABASE_URL``, else a SQLite file."""
+        explicit = _text(config if config is not None else os.environ,
+                         f"{service.upper()}_DATABASE_URL")
+        if explicit:
+            return explicit
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"

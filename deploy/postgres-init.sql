@@ -1,0 +1,4 @@
+-- One database per service, created when the PostgreSQL volume is first initialised.
+CREATE DATABASE availability;
+CREATE DATABASE booking;
+CREATE DATABASE notifications;

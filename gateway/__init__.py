@@ -1,0 +1,1 @@
+"""The HTTP gateway: the public API, iCal feeds, web pages and OpenAPI docs."""

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Start the availability service alone: bring its database to head, then run it.
+set -e
+cd "$(dirname "$0")/../.."
+python -m clinic.migrate availability
+exec python -m clinic.cli run --config services/availability/config.yml services.availability.service:AvailabilityService
