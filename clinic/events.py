@@ -18,7 +18,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 # (source service, event type) -> handlers as (service name, method name).
-SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
+SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
+    ("booking", "hold_placed"): (("availability", "on_hold_placed"),),
+    ("booking", "hold_released"): (("availability", "on_hold_released"),),
+    ("booking", "booking_confirmed"): (("availability", "on_booking_confirmed"),),
+    ("booking", "booking_rescheduled"): (("availability", "on_booking_rescheduled"),),
+    ("booking", "booking_cancelled"): (("availability", "on_booking_cancelled"),),
+    ("booking", "course_booked"): (("availability", "on_course_booked"),),
+    ("booking", "course_cancelled"): (("availability", "on_course_cancelled"),),
+    ("booking", "attendance_marked"): (("availability", "on_attendance_marked"),),
+}
 
 
 def handler_queue_name(source: str, event_type: str, service: str, method: str) -> str:

@@ -1,0 +1,37 @@
+"""Turning a request's credentials into a ``Caller``."""
+
+from __future__ import annotations
+
+from werkzeug.wrappers import Request
+
+from clinic.access import MANAGE_PREFIX, THERAPIST_PREFIX, Caller, same_secret
+from clinic.errors import Unauthorized
+from clinic.settings import Settings
+
+
+def presented_token(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use 'Authorization: Bearer <token>'.")
+        return token.strip()
+    if request.method == "GET":  # manage links carry the token in the query
+        return request.args.get("token") or None
+    return None
+
+
+def identify(request: Request, settings: Settings, availability) -> Caller:
+    """Who is calling. A token that is presented but wrong is a 401, never silently public."""
+    token = presented_token(request)
+    if token is None:
+        return Caller()
+    if settings.admin_token and same_secret(token, settings.admin_token):
+        return Caller(kind="admin")
+    if token.startswith(THERAPIST_PREFIX):
+        therapist_id = availability.authenticate_therapist(token)
+        if therapist_id:
+            return Caller(kind="therapist", therapist_id=therapist_id)
+    elif token.startswith(MANAGE_PREFIX):
+        return Caller(kind="manage", token=token)
+    raise Unauthorized("The token is not valid.")
