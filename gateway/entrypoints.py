@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,8 @@ from clinic.errors import (
     ServiceUnavailable,
     Unauthorized,
 )
+from clinic.settings import Settings
+from gateway.limits import RateLimiter, cors_headers
 
 log = logging.getLogger(__name__)
 
@@ -98,20 +101,43 @@ class ClinicRequest(Request):
 
 
 class ApiWsgiApp(WsgiApp):
-    """nameko's WSGI app, with JSON errors for unknown routes and oversized bodies."""
+    """nameko's WSGI app, plus what every request gets before it reaches a route: JSON errors
+    for unknown routes and oversized bodies, the POST rate limit, and CORS for ``/api/v1``."""
+
+    def __init__(self, server):
+        super().__init__(server)
+        settings = Settings.from_config(server.container.config)
+        self.cors_origins = settings.cors_origins
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
 
     def __call__(self, environ, start_response):
         request = ClinicRequest(environ, shallow=True)
-        adapter = self.url_map.bind_to_environ(environ)
+        cors = {}
+        if request.path.startswith("/api/v1"):
+            preflight = request.method == "OPTIONS"
+            cors = cors_headers(request.headers.get("Origin"), self.cors_origins, preflight)
+            if preflight:
+                return Response(status=204, headers=cors)(environ, start_response)
+        response = self.respond(request, environ)
+        response.headers.extend(cors)
+        return response(environ, start_response)
+
+    def respond(self, request: Request, environ) -> Response:
         try:
             if (request.content_length or 0) > MAX_BODY_BYTES:
                 raise_payload_too_large()
-            provider, values = adapter.match()
+            if request.method == "POST":
+                wait = self.limiter.check(request.remote_addr or "unknown")
+                if wait:
+                    return error_response(
+                        429, "rate_limited", "Too many requests; please slow down.",
+                        {"retry_after_seconds": math.ceil(wait)},
+                        headers={"Retry-After": RateLimiter.retry_after_header(wait)})
+            provider, values = self.url_map.bind_to_environ(environ).match()
             request.path_values = values
-            response = provider.handle_request(request)
+            return provider.handle_request(request)
         except HTTPException as exc:
-            response = http_exception_response(exc)
-        return response(environ, start_response)
+            return http_exception_response(exc)
 
 
 def raise_payload_too_large() -> None:

@@ -214,7 +214,9 @@ def clinic_factory(vhosts, tmp_path_factory) -> Iterator[Callable[..., RunningCl
         databases = Databases(backend, str(folder))
         env = {**os.environ, "AMQP_URI": vhosts.new(), "CLINIC_DATA_DIR": str(folder),
                "GATEWAY_PORT": str(free_port()), "CLINIC_DEMO": "0",
-               "CLINIC_ADMIN_TOKEN": "e2e-admin-token", "PYTHONUNBUFFERED": "1"}
+               "CLINIC_ADMIN_TOKEN": "e2e-admin-token", "PYTHONUNBUFFERED": "1",
+               # tests fire many POSTs from one address; the limit has a test of its own
+               "RATE_LIMIT_PER_MINUTE": "1000000"}
         for service in SERVICES:
             env[f"{service.upper()}_DATABASE_URL"] = databases.new(service)
         env.update(settings)

@@ -40,3 +40,21 @@ def test_openapi_document_and_docs_page(clinic):
     page = requests.get(clinic.url("/docs"))
     assert page.headers["Content-Type"].startswith("text/html")
     assert "/ready" in page.text and "<script" not in page.text
+
+
+def test_posts_are_rate_limited_per_address_and_cors_is_answered(clinic_factory):
+    clinic = clinic_factory("sqlite", RATE_LIMIT_PER_MINUTE="3",
+                            CORS_ORIGINS="https://clinic.example")
+    statuses = [requests.post(clinic.url("/api/v1/nothing")).status_code for _ in range(4)]
+    assert statuses == [404, 404, 404, 429]
+    limited = requests.post(clinic.url("/api/v1/nothing"))
+    assert limited.json()["error"]["code"] == "rate_limited"
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert requests.get(clinic.url("/health")).status_code == 200  # GETs are not limited
+
+    preflight = requests.options(clinic.url("/api/v1/bookings"),
+                                 headers={"Origin": "https://clinic.example"})
+    assert preflight.status_code == 204
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://clinic.example"
+    other = requests.get(clinic.url("/api/v1/nothing"), headers={"Origin": "https://x.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers

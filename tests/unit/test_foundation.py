@@ -109,3 +109,26 @@ def test_openapi_document_describes_every_public_route():
         assert f"#/components/schemas/{name}" in text
     for ref in {part.split('"')[0] for part in text.split("#/components/schemas/")[1:]}:
         assert ref in doc["components"]["schemas"], ref
+
+
+def test_rate_limiter_allows_the_budget_then_says_when_to_retry():
+    from gateway.limits import RateLimiter
+
+    now = [0.0]
+    limiter = RateLimiter(per_minute=3, clock=lambda: now[0])
+    assert [limiter.check("1.2.3.4") for _ in range(3)] == [0, 0, 0]
+    wait = limiter.check("1.2.3.4")
+    assert wait == pytest.approx(20.0)  # one token every 20 s at 3 a minute
+    assert limiter.check("5.6.7.8") == 0  # other clients are not affected
+    now[0] += 20
+    assert limiter.check("1.2.3.4") == 0
+
+
+def test_cors_headers_only_for_listed_origins():
+    from gateway.limits import cors_headers
+
+    allowed = ("https://clinic.example",)
+    assert cors_headers("https://evil.example", allowed, preflight=True) == {}
+    headers = cors_headers("https://clinic.example", allowed, preflight=True)
+    assert headers["Access-Control-Allow-Origin"] == "https://clinic.example"
+    assert "Idempotency-Key" in headers["Access-Control-Allow-Headers"]
