@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from datetime import date
+from enum import Enum
+from typing import Annotated, Any
+from zoneinfo import available_timezones
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-# An instant must carry its offset: a naive timestamp is refused (400), as API.md says.
-Instant = AwareDatetime
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _not_bool(value: Any) -> Any:
+    # JSON true/false is not a number of minutes; pydantic's lax mode would take it as 1/0.
+    if isinstance(value, bool):
+        raise ValueError("a whole number is required, not true/false")
+    return value
+
+
+def _text_instant(value: Any) -> Any:
+    # An instant is RFC 3339 text; a bare number would be read as seconds since 1970.
+    if not isinstance(value, str):
+        raise ValueError("an RFC 3339 instant with an offset is required")
+    return value
+
+
+def _text_day(value: Any) -> Any:
+    # A date is YYYY-MM-DD; pydantic's lax mode would read "0" as 1970-01-01.
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DAY.match(value):
+        raise ValueError("a date as YYYY-MM-DD is required")
+    return value
+
+
+# What the services accept, said in the schema itself: text with something visible and no NUL
+# (PostgreSQL refuses it), whole numbers that are not booleans, instants with an offset as text
+# (a naive timestamp is a 400, as API.md says), dates as YYYY-MM-DD, IANA zones.
+Text = Annotated[str, Field(pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")]
+Whole = Annotated[int, BeforeValidator(_not_bool)]
+Instant = Annotated[AwareDatetime, BeforeValidator(_text_instant)]
+Day = Annotated[date, BeforeValidator(_text_day), Field(json_schema_extra={"format": "date"})]
+TimeZone = Enum("TimeZone", {name: name for name in sorted(available_timezones())}, type=str)
+TimeZone.__doc__ = "An IANA time zone name."
 
 
 class Body(BaseModel):

@@ -132,3 +132,22 @@ def test_cors_headers_only_for_listed_origins():
     headers = cors_headers("https://clinic.example", allowed, preflight=True)
     assert headers["Access-Control-Allow-Origin"] == "https://clinic.example"
     assert "Idempotency-Key" in headers["Access-Control-Allow-Headers"]
+
+
+def test_dates_and_instants_are_text_in_their_one_format():
+    from datetime import date
+
+    from pydantic import TypeAdapter
+
+    from gateway.schemas import Day, Instant
+
+    day = TypeAdapter(Day)
+    assert day.validate_python("2026-12-01") == date(2026, 12, 1)
+    for bad in ("0", "1733011200", "2026-12-1", "1 Dec 2026", 0):
+        with pytest.raises(ValidationError):
+            day.validate_python(bad)
+    instant = TypeAdapter(Instant)
+    assert instant.validate_python("2026-12-01T10:00:00Z").utcoffset().total_seconds() == 0
+    for bad in ("2026-12-01T10:00:00", 1733011200):
+        with pytest.raises(ValidationError):
+            instant.validate_python(bad)
