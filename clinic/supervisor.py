@@ -51,6 +51,12 @@ def main() -> int:
         return 1
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.main([])
+    if settings.demo:
+        from services.availability.demo import load_if_empty
+
+        if load_if_empty(settings.database_url("availability"), settings.clinic_timezone):
+            print("demo clinic loaded: three therapists, two rooms (CLINIC_DEMO=0 starts empty)",
+                  flush=True)
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get(

@@ -16,6 +16,7 @@ from services.availability.slots import (
     BookingCheck,
     Calendar,
     Interval,
+    RuleGrid,
     Schedule,
     local_instant,
     to_utc,
@@ -78,17 +79,20 @@ def course_weeks(first_week_monday: date, sessions: int, skip_weeks: Iterable[da
 
 
 def _weekly_starts(
-    zone: ZoneInfo, weeks: list[date], weekday: int, wall_time: time
+    zone: ZoneInfo, weeks: list[date], weekday: int, wall_time: time,
+    grid: RuleGrid | None = None,
 ) -> list[tuple[datetime, bool]]:
     """(instant, wall time exists) for the course's local weekday/time in each week.
 
     A wall time that the clock skips that week resolves with fold=0 (shifted forward
     by the gap); the flag lets callers refuse it rather than move the session.
+    A grid, when given, answers from its per-day offsets (same result, less work).
     """
     starts: list[tuple[datetime, bool]] = []
     for week in weeks:
-        wall = datetime.combine(week + timedelta(days=weekday), wall_time)
-        instant = local_instant(zone, wall)
+        day = week + timedelta(days=weekday)
+        wall = datetime.combine(day, wall_time)
+        instant = grid.wall_instant(day, wall_time) if grid else local_instant(zone, wall)
         if instant is None:
             starts.append((wall.replace(tzinfo=zone, fold=0).astimezone(UTC), False))
         else:
@@ -188,13 +192,17 @@ def plan_course_options(
 def _option_if_bookable(
     check: BookingCheck, first_day: date, wall_time: time, sessions: int, skipped: frozenset[date]
 ) -> CourseOption | None:
-    weeks = _course_weeks(_monday_of(first_day), sessions, skipped)
-    starts = _weekly_starts(check.grid.zone, weeks, first_day.weekday(), wall_time)
-    for start, exists in starts:
-        if not (exists and check.is_bookable(start)):
+    weekday = first_day.weekday()
+    starts: list[datetime] = []
+    # Week by week, stopping at the first session that is not bookable: every week is
+    # checked for an option that is offered, and a busy week ends the work early.
+    for week in _course_weeks(_monday_of(first_day), sessions, skipped):
+        start = check.grid.wall_instant(week + timedelta(days=weekday), wall_time)
+        if start is None or not check.is_bookable(start):
             return None
+        starts.append(start)
     return CourseOption(
-        weekday=WEEKDAY_NAMES[first_day.weekday()],
+        weekday=WEEKDAY_NAMES[weekday],
         local_time=wall_time.strftime("%H:%M"),
-        sessions=tuple(Interval(start, start + check.duration) for start, _ in starts),
+        sessions=tuple(Interval(start, start + check.duration) for start in starts),
     )

@@ -1,13 +1,150 @@
-"""Tables the availability service owns."""
+"""Tables the availability service owns.
 
-from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+Instants are stored in UTC. SQLite keeps no offset, so ``UtcDateTime`` converts to UTC on the way
+in and labels values UTC on the way out: every instant leaving this module is aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clinic.events import processed_events_table
 
 
+class UtcDateTime(TypeDecorator):
+    """An aware instant, stored as UTC on both backends."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData()
+
+
+class SessionType(Base):
+    __tablename__ = "session_types"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    duration_minutes: Mapped[int] = mapped_column(Integer)
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Therapist(Base):
+    __tablename__ = "therapists"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    title: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    bio: Mapped[str | None] = mapped_column(Text, nullable=True)
+    specialties: Mapped[list] = mapped_column(JSON)
+    modalities: Mapped[list] = mapped_column(JSON)
+    timezone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TherapistToken(Base):
+    """Only the SHA-256 of a therapist's token is kept; the token itself is shown once."""
+
+    __tablename__ = "therapist_tokens"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    therapist_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("therapists.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ScheduleRow(Base):
+    """A therapist's weekly wall-clock rules (JSON list) and booking policy."""
+
+    __tablename__ = "schedules"
+
+    therapist_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("therapists.id", ondelete="CASCADE"), primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    weekly: Mapped[list] = mapped_column(JSON)
+    buffer_minutes: Mapped[int] = mapped_column(Integer)
+    slot_interval_minutes: Mapped[int] = mapped_column(Integer)
+    min_notice_hours: Mapped[int] = mapped_column(Integer)
+    horizon_days: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class TimeOff(Base):
+    __tablename__ = "time_off"
+    __table_args__ = (Index("ix_time_off_therapist_start", "therapist_id", "start"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    therapist_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("therapists.id", ondelete="CASCADE"))
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BusyTime(Base):
+    """What the booking service told us is taken: one row per booking or hold id.
+
+    Rows are never deleted by events: a cancelled booking or released hold stays as an inactive
+    tombstone, so a late or repeated older event cannot bring it back. ``sequence`` is the
+    booking's own change counter (holds never change). ``expires_at`` lets a hold lapse on time
+    even before its ``hold_released`` event arrives. No foreign key to therapists: the booking
+    service is the authority and its events may name a therapist we learn of later.
+    """
+
+    __tablename__ = "busy_times"
+    __table_args__ = (
+        # Slot search asks for one therapist's (or room's) rows in a time window.
+        Index("ix_busy_times_therapist_start", "therapist_id", "start"),
+        Index("ix_busy_times_room_start", "room", "start"),
+    )
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # hold | booking
+    therapist_id: Mapped[str] = mapped_column(String(64))
+    room: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+    blocked_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    active: Mapped[bool] = mapped_column(Boolean)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 metadata = Base.metadata

@@ -1,8 +1,33 @@
-"""The availability service: therapists, schedules, time off; finds free slots and course times."""
+"""The availability service: therapists, schedules, time off; finds free slots and course times.
+
+Entrypoints only: each opens a transaction and delegates to ``operations``. Busy times come from
+the booking service's events; the booking service stays the authority on who has which time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nameko.events import event_handler
+from nameko.extensions import DependencyProvider
 
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
+from clinic.events import first_delivery
+from clinic.settings import Settings
+from services.availability import operations as ops
+from services.availability.models import processed_events
+
+
+class ClinicSettings(DependencyProvider):
+    """The clinic's settings (its default zone for new therapists), parsed once."""
+
+    def setup(self) -> None:
+        self.settings = Settings.from_config(self.container.config)
+
+    def get_dependency(self, worker_ctx) -> Settings:
+        return self.settings
 
 
 class AvailabilityService:
@@ -10,7 +35,167 @@ class AvailabilityService:
 
     db = Database("availability")
     clock = Clock()
+    settings = ClinicSettings()
 
     @rpc
     def ping(self) -> str:
         return "pong"
+
+    # --- catalogue ---
+
+    @rpc
+    def list_session_types(self) -> list[dict]:
+        with self.db.reading() as session:
+            return ops.list_session_types(session)
+
+    @rpc
+    def create_session_type(self, caller: dict | None, data: dict) -> dict:
+        with self.db.transaction() as session:
+            return ops.create_session_type(session, caller, data)
+
+    @rpc
+    def list_rooms(self) -> list[dict]:
+        with self.db.reading() as session:
+            return ops.list_rooms(session)
+
+    @rpc
+    def create_room(self, caller: dict | None, data: dict) -> dict:
+        with self.db.transaction() as session:
+            return ops.create_room(session, caller, data)
+
+    @rpc
+    def create_therapist(self, caller: dict | None, data: dict) -> dict:
+        with self.db.transaction() as session:
+            return ops.create_therapist(session, caller, data, self.settings.clinic_timezone,
+                                        self.clock())
+
+    @rpc
+    def list_therapists(self, specialty: str | None = None,
+                        modality: str | None = None) -> list[dict]:
+        with self.db.reading() as session:
+            return ops.list_therapists(session, specialty, modality)
+
+    @rpc
+    def get_therapist(self, therapist_id: str) -> dict:
+        with self.db.reading() as session:
+            return ops.get_therapist(session, therapist_id)
+
+    @rpc
+    def get_therapist_contact(self, therapist_id: str) -> dict:
+        """Name and email for notifications; never exposed by the gateway."""
+        with self.db.reading() as session:
+            return ops.get_therapist_contact(session, therapist_id)
+
+    @rpc
+    def issue_therapist_token(self, caller: dict | None, therapist_id: str) -> str:
+        with self.db.transaction() as session:
+            return ops.issue_therapist_token(session, caller, therapist_id, self.clock())
+
+    @rpc
+    def revoke_therapist_tokens(self, caller: dict | None, therapist_id: str) -> int:
+        with self.db.transaction() as session:
+            return ops.revoke_therapist_tokens(session, caller, therapist_id)
+
+    @rpc
+    def authenticate_therapist(self, token: str) -> str | None:
+        with self.db.reading() as session:
+            return ops.authenticate_therapist(session, token)
+
+    # --- schedules and time off ---
+
+    @rpc
+    def put_schedule(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
+        with self.db.transaction() as session:
+            return ops.put_schedule(session, caller, therapist_id, data, self.clock())
+
+    @rpc
+    def get_schedule(self, therapist_id: str) -> dict:
+        with self.db.reading() as session:
+            return ops.get_schedule(session, therapist_id)
+
+    @rpc
+    def add_time_off(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
+        with self.db.transaction() as session:
+            return ops.add_time_off(session, caller, therapist_id, data)
+
+    @rpc
+    def list_time_off(self, caller: dict | None, therapist_id: str) -> list[dict]:
+        with self.db.reading() as session:
+            return ops.list_time_off(session, caller, therapist_id)
+
+    @rpc
+    def delete_time_off(self, caller: dict | None, therapist_id: str, time_off_id: str) -> None:
+        with self.db.transaction() as session:
+            ops.delete_time_off(session, caller, therapist_id, time_off_id)
+
+    # --- finding a time ---
+
+    @rpc
+    def find_slots(self, therapist_id: str, session_type: str, modality: str, from_date: str,
+                   to_date: str, tz: str | None = None) -> dict:
+        with self.db.reading() as session:
+            return ops.find_slots(session, self.clock(), therapist_id, session_type, modality,
+                                  from_date, to_date, tz)
+
+    @rpc
+    def course_options(self, therapist_id: str, session_type: str, modality: str,
+                       sessions: int = 16, from_date: str | None = None, tz: str | None = None,
+                       skip_weeks: list[str] | None = None) -> dict:
+        with self.db.reading() as session:
+            return ops.course_options(session, self.clock(), therapist_id, session_type,
+                                      modality, sessions, from_date, tz, skip_weeks)
+
+    @rpc
+    def check_session(self, therapist_id: str, session_type: str, modality: str,
+                      start: str) -> dict:
+        with self.db.reading() as session:
+            return ops.check_session(session, self.clock(), therapist_id, session_type,
+                                     modality, start)
+
+    @rpc
+    def check_course(self, therapist_id: str, session_type: str, modality: str,
+                     first_start: str, sessions: int = 16,
+                     skip_weeks: list[str] | None = None) -> dict:
+        with self.db.reading() as session:
+            return ops.check_course(session, self.clock(), therapist_id, session_type, modality,
+                                    first_start, sessions, skip_weeks)
+
+    # --- busy times, from the booking service's events ---
+
+    def _apply(self, payload: dict[str, Any], change) -> None:
+        with self.db.transaction() as session:
+            if not first_delivery(session, processed_events, payload["id"]):
+                return
+            change(session, payload["data"], self.clock())
+
+    @event_handler("booking", "hold_placed")
+    def on_hold_placed(self, payload: dict) -> None:
+        self._apply(payload, ops.on_hold_placed)
+
+    @event_handler("booking", "hold_released")
+    def on_hold_released(self, payload: dict) -> None:
+        self._apply(payload, ops.on_hold_released)
+
+    @event_handler("booking", "booking_confirmed")
+    def on_booking_confirmed(self, payload: dict) -> None:
+        self._apply(payload, ops.on_booking_changed)
+
+    @event_handler("booking", "booking_rescheduled")
+    def on_booking_rescheduled(self, payload: dict) -> None:
+        self._apply(payload, ops.on_booking_changed)
+
+    @event_handler("booking", "booking_cancelled")
+    def on_booking_cancelled(self, payload: dict) -> None:
+        self._apply(payload, ops.on_booking_changed)
+
+    @event_handler("booking", "attendance_marked")
+    def on_attendance_marked(self, payload: dict) -> None:
+        self._apply(payload, ops.on_booking_changed)
+
+    @event_handler("booking", "course_booked")
+    def on_course_booked(self, payload: dict) -> None:
+        self._apply(payload, ops.on_course_booked)
+
+    @event_handler("booking", "course_cancelled")
+    def on_course_cancelled(self, payload: dict) -> None:
+        self._apply(payload, ops.on_course_cancelled)

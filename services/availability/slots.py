@@ -175,7 +175,7 @@ class RuleGrid:
     one start (is_bookable) apply exactly the same grid rules.
     """
 
-    __slots__ = ("_end_cache", "_rules_by_weekday", "step", "zone")
+    __slots__ = ("_end_cache", "_offsets", "_rules_by_weekday", "step", "zone")
 
     def __init__(self, schedule: Schedule, modality: str) -> None:
         self.zone = ZoneInfo(schedule.timezone)
@@ -186,6 +186,34 @@ class RuleGrid:
                 by_weekday[rule.weekday].append(rule)
         self._rules_by_weekday = by_weekday
         self._end_cache: dict[tuple[date, time], datetime] = {}
+        self._offsets: dict[date, timedelta | None] = {}
+
+    def day_offset(self, day: date) -> timedelta | None:
+        """The zone's UTC offset all through local date `day`, or None if it changes that day.
+
+        Most days have one offset; on those, a wall time's instant is plain arithmetic,
+        which is what keeps a 92-day search or a 52-week course cheap. Days with a
+        transition (or a midnight gap) take the exact path through local_instant.
+        """
+        if day in self._offsets:
+            return self._offsets[day]
+        begins = datetime.combine(day, time(0), tzinfo=self.zone).utcoffset()
+        ends = datetime.combine(day + timedelta(days=1), time(0), tzinfo=self.zone).utcoffset()
+        # Equal offsets at both midnights and the day's own midnight exists: no change within.
+        fixed = begins if begins == ends and self._midnight_exists(day) else None
+        self._offsets[day] = fixed
+        return fixed
+
+    def _midnight_exists(self, day: date) -> bool:
+        return local_instant(self.zone, datetime.combine(day, time(0))) is not None
+
+    def wall_instant(self, day: date, wall_time: time) -> datetime | None:
+        """local_instant() of `wall_time` on `day`, through the per-day offset when it is fixed."""
+        offset = self.day_offset(day)
+        wall = datetime.combine(day, wall_time)
+        if offset is None:
+            return local_instant(self.zone, wall)
+        return (wall - offset).replace(tzinfo=UTC)
 
     def weekly_times(self) -> list[tuple[int, time]]:
         """Distinct (weekday, local start time) pairs on the grid, sorted."""
@@ -210,8 +238,14 @@ class RuleGrid:
 
     def day_starts(self, day: date, duration: timedelta) -> list[datetime]:
         """Grid starts on local date `day` whose session fits its rule, sorted, unique."""
+        rules = self._rules_by_weekday[day.weekday()]
+        if not rules:
+            return []
+        offset = self.day_offset(day)
+        if offset is not None:
+            return self._fixed_day_starts(day, offset, rules, duration)
         starts: set[datetime] = set()
-        for rule in self._rules_by_weekday[day.weekday()]:
+        for rule in rules:
             rule_end = self._end_instant(day, rule.end)
             wall = datetime.combine(day, rule.start)
             end_wall = datetime.combine(day, rule.end)
@@ -221,6 +255,26 @@ class RuleGrid:
                     starts.add(instant)
                 wall += self.step
         return sorted(starts)
+
+    def _fixed_day_starts(
+        self, day: date, offset: timedelta, rules: list[WeeklyRule], duration: timedelta
+    ) -> list[datetime]:
+        # Same grid as the exact path: wall = rule start + k * step while wall < rule end,
+        # and the session ends by the rule's end; with one offset all day, instants follow.
+        starts: list[datetime] = []
+        step = self.step
+        for rule in rules:
+            wall = datetime.combine(day, rule.start)
+            end_wall = datetime.combine(day, rule.end)
+            last_start = (end_wall - offset).replace(tzinfo=UTC) - duration
+            instant = (wall - offset).replace(tzinfo=UTC)
+            while wall < end_wall and instant <= last_start:
+                starts.append(instant)
+                wall += step
+                instant += step
+        if len(rules) > 1:
+            return sorted(set(starts))
+        return starts
 
     def is_start(self, start: datetime, duration: timedelta) -> bool:
         """True iff `start` (UTC) is one of day_starts() for its local date."""
@@ -300,14 +354,25 @@ class _Timeline:
         index = bisect_left(self._starts, span.end) - 1
         return index >= 0 and self._latest_ends[index] > span.start
 
+    def overlaps_padded(self, start: datetime, end: datetime, pad: timedelta) -> bool:
+        """Whether [start, end + pad) overlaps some [s, e + pad): the buffer rule, no objects.
+
+        Of the spans starting before end + pad, the hull's latest end decides.
+        """
+        index = bisect_left(self._starts, end + pad) - 1
+        return index >= 0 and self._latest_ends[index] + pad > start
+
 
 class CalendarIndex:
     """A Calendar pre-sorted for fast conflict checks; build once, query many times."""
 
-    __slots__ = ("_busy", "_rooms", "_time_off", "buffer_minutes")
+    __slots__ = ("_buffer", "_busy", "_rooms", "_time_off", "buffer_minutes")
 
     def __init__(self, calendar: Calendar, buffer_minutes: int) -> None:
+        if buffer_minutes < 0:
+            raise ValueError("buffer_minutes must not be negative")
         self.buffer_minutes = buffer_minutes
+        self._buffer = timedelta(minutes=buffer_minutes)
         self._time_off = _Timeline(calendar.time_off)
         self._busy = _Timeline(calendar.busy)
         self._rooms = tuple(
@@ -318,12 +383,9 @@ class CalendarIndex:
         """Outside time off and clear of every busy interval, buffer included."""
         if self._time_off.overlaps(slot):
             return False
-        # The booking service's rule: conflict iff the two blocked ranges overlap.
-        slot_blocked = blocked_range(slot.start, slot.end, self.buffer_minutes)
-        hull = self._busy.hull_before(slot_blocked.end)
-        if hull is None:
-            return True
-        return not blocked_range(hull.start, hull.end, self.buffer_minutes).overlaps(slot_blocked)
+        # The booking service's rule (blocked_range): conflict iff [s, e + buffer) and
+        # [bs, be + buffer) overlap.
+        return not self._busy.overlaps_padded(slot.start, slot.end, self._buffer)
 
     def free_room(self, slot: Interval) -> str | None:
         for room, timeline in self._rooms:

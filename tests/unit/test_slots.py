@@ -574,3 +574,49 @@ def test_property_is_bookable_agrees_with_find_slots(scenario: dict) -> None:
             now=scenario["now"],
         )
         assert bookable is (start in offered), start
+
+
+# --- the per-day offset fast path ------------------------------------------------------------
+
+ODD_ZONES = ("Europe/London", "America/Santiago", "Australia/Lord_Howe", "America/Havana",
+             "Africa/Casablanca", "Pacific/Chatham", "America/St_Johns", "Asia/Tehran",
+             "Pacific/Apia", "UTC")
+
+
+def _days_near_changes(zone_name: str, year: int) -> list[date]:
+    """Each day on which the zone's offset changes, with its neighbours."""
+    zone = ZoneInfo(zone_name)
+    day, found = date(year, 1, 1), []
+    while day.year == year:
+        today = datetime.combine(day, time(0), tzinfo=zone).utcoffset()
+        tomorrow = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).utcoffset()
+        if today != tomorrow:
+            found += [day - timedelta(days=1), day, day + timedelta(days=1),
+                      day + timedelta(days=2)]
+        day += timedelta(days=1)
+    return found or [date(year, 6, 1)]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_property_per_day_offsets_give_the_exact_grid(data) -> None:
+    from services.availability.slots import RuleGrid, local_instant
+
+    zone_name = data.draw(st.sampled_from(ODD_ZONES))
+    year = data.draw(st.integers(2015, 2032))
+    day = data.draw(st.one_of(st.sampled_from(_days_near_changes(zone_name, year)),
+                              st.dates(date(year, 1, 1), date(year, 12, 31))))
+    begins = data.draw(st.integers(0, 23 * 60 - 15))
+    ends = data.draw(st.integers(begins + 15, 23 * 60 + 59))
+    step = data.draw(st.sampled_from((15, 30, 45, 60, 90)))
+    duration = minutes(data.draw(st.sampled_from((15, 30, 50, 120))))
+    rule = WeeklyRule(day.weekday(), time(begins // 60, begins % 60), time(ends // 60, ends % 60),
+                      ALL)
+    schedule = Schedule(zone_name, (rule,), slot_interval_minutes=step)
+    fast = RuleGrid(schedule, "video")
+    exact = RuleGrid(schedule, "video")
+    exact._offsets[day] = None  # forces the exact, per-wall-time path for this day
+    assert fast.day_starts(day, duration) == exact.day_starts(day, duration)
+    wall = time(data.draw(st.integers(0, 23)), data.draw(st.sampled_from((0, 15, 30, 45))))
+    assert fast.wall_instant(day, wall) == local_instant(ZoneInfo(zone_name),
+                                                         datetime.combine(day, wall))

@@ -1,0 +1,273 @@
+"""Benchmark: slot search and course options through the gateway, against a no-op round trip.
+
+Starts the whole system (``clinic.supervisor``) on a free port, a RabbitMQ vhost and PostgreSQL
+databases of its own (created here, dropped at the end). One therapist gets a year of bookings
+(about 2,000, written straight into availability's busy table as the booking events would leave
+it). Then, through the gateway, with the same HTTP keep-alive connection:
+
+- floor: ``GET /internal/availability-ping`` (gateway -> RPC ping -> reply, no database);
+- a 92-day slot search (in person, so rooms are searched too);
+- 16-session course options (in person).
+
+Then 48,000 more bookings are added outside the asked range (the therapist's past years) and the
+same requests are timed again: the cost must not grow with them. Prints p50/p95 and ratios.
+
+    .venv/bin/python bench/slots.py [--requests 200]
+
+Needs RabbitMQ (``AMQP_URI`` or localhost) and PostgreSQL (``CLINIC_TEST_POSTGRES_URL`` or
+``postgresql://postgres@127.0.0.1:5432/postgres``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import requests  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+import clinic  # noqa: E402,F401 (quiets eventlet's notice)
+from clinic import migrate  # noqa: E402
+from clinic.settings import SERVICES  # noqa: E402
+from services.availability.models import BusyTime  # noqa: E402
+
+AMQP = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
+RABBIT_ADMIN = os.environ.get("CLINIC_TEST_RABBIT_ADMIN", "http://guest:guest@127.0.0.1:15672")
+POSTGRES = os.environ.get("CLINIC_TEST_POSTGRES_URL",
+                          "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_TOKEN = "bench-admin-" + uuid.uuid4().hex
+THERAPIST = "bench-therapist"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
+
+
+# --- the system under test ---------------------------------------------------------------------
+
+
+def rabbit(method: str, path: str) -> None:
+    parts = urllib.parse.urlsplit(RABBIT_ADMIN)
+    url = f"{parts.scheme}://{parts.hostname}:{parts.port}/api/{path}"
+    try:
+        body = {"configure": ".*", "write": ".*", "read": ".*"} if "permissions" in path else None
+        requests.request(method, url, auth=(parts.username, parts.password), json=body,
+                         timeout=10).raise_for_status()
+        return
+    except requests.ConnectionError:
+        pass
+    kind, _, rest = path.partition("/")
+    vhost = urllib.parse.unquote(rest.split("/")[0])
+    if kind == "vhosts":
+        subprocess.run(["rabbitmqctl", "-q", "add_vhost" if method == "PUT" else "delete_vhost",
+                        vhost], check=True)
+    else:
+        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*",
+                        ".*"], check=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class System:
+    def __init__(self) -> None:
+        self.vhost = f"clinic_bench_{uuid.uuid4().hex[:8]}"
+        self.databases: dict[str, str] = {}
+        self.names: list[str] = []
+        self.folder = tempfile.mkdtemp(prefix="clinic-bench-")
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen | None = None
+
+    def __enter__(self) -> System:
+        rabbit("PUT", f"vhosts/{self.vhost}")
+        rabbit("PUT", f"permissions/{self.vhost}/guest")
+        admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for service in SERVICES:
+                name = f"clinic_bench_{uuid.uuid4().hex[:8]}_{service}"
+                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+                self.names.append(name)
+                self.databases[service] = POSTGRES.rsplit("/", 1)[0] + "/" + name
+        admin.dispose()
+        for service, url in self.databases.items():
+            migrate.upgrade(service, url)
+        env = {**os.environ, "AMQP_URI": AMQP.rstrip("/") + "/" + self.vhost,
+               "CLINIC_DATA_DIR": self.folder, "GATEWAY_PORT": str(self.port),
+               "CLINIC_DEMO": "0", "CLINIC_ADMIN_TOKEN": ADMIN_TOKEN,
+               "RATE_LIMIT_PER_MINUTE": "100000", "PYTHONUNBUFFERED": "1",
+               **{f"{s.upper()}_DATABASE_URL": url for s, url in self.databases.items()}}
+        self.log = open(os.path.join(self.folder, "clinic.log"), "ab")  # noqa: SIM115
+        self.process = subprocess.Popen([sys.executable, "-m", "clinic.supervisor"], cwd=ROOT,
+                                        env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(self.base + "/ready", timeout=3).status_code == 200:
+                    return self
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.3)
+        self.__exit__()
+        raise SystemExit(f"the clinic did not start; see {self.log.name}")
+
+    def __exit__(self, *exc) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            for name in self.names:
+                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+        rabbit("DELETE", f"vhosts/{self.vhost}")
+
+
+# --- data --------------------------------------------------------------------------------------
+
+
+def set_up_clinic(system: System) -> None:
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    api = system.base + "/api/v1"
+    for room in ("garden", "library"):
+        requests.post(f"{api}/rooms", headers=admin, json={"id": room, "name": room.title()}
+                      ).raise_for_status()
+    requests.post(f"{api}/therapists", headers=admin, json={
+        "id": THERAPIST, "name": "Bench Therapist", "specialties": ["DIT"],
+        "modalities": ["in_person", "video", "phone"]}).raise_for_status()
+    requests.put(f"{api}/therapists/{THERAPIST}/schedule", headers=admin, json={
+        "weekly": [{"weekday": day, "start": "08:00", "end": "20:00",
+                    "modalities": ["in_person", "video", "phone"]} for day in WEEKDAYS],
+        "slot_interval_minutes": 30, "horizon_days": 365}).raise_for_status()
+
+
+def sessions_between(first: date, last: date, count: int, rng: random.Random) -> list[datetime]:
+    """``count`` distinct whole-hour weekday starts (UTC) between the two dates."""
+    days = [first + timedelta(days=n) for n in range((last - first).days)]
+    days = [d for d in days if d.weekday() < 5]
+    grid = [datetime(d.year, d.month, d.day, hour, tzinfo=UTC) for d in days
+            for hour in range(8, 19)]
+    return sorted(rng.sample(grid, min(count, len(grid))))
+
+
+def add_bookings(url: str, starts: list[datetime], rng: random.Random) -> None:
+    now = datetime.now(UTC)
+    rows = []
+    for start in starts:
+        room = rng.choice(("garden", "library", None, None))
+        end = start + timedelta(minutes=50)
+        rows.append({"id": uuid.uuid4().hex, "kind": "booking", "therapist_id": THERAPIST,
+                     "room": room, "start": start, "end": end,
+                     "blocked_end": end + timedelta(minutes=10), "active": True,
+                     "expires_at": None, "sequence": 0, "updated_at": now})
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        for chunk in range(0, len(rows), 5000):
+            connection.execute(sa.insert(BusyTime), rows[chunk:chunk + 5000])
+        connection.exec_driver_sql("ANALYZE busy_times")
+    engine.dispose()
+
+
+# --- timing ------------------------------------------------------------------------------------
+
+
+def timed(http: requests.Session, url: str, params: dict | None, count: int) -> list[float]:
+    for _ in range(max(5, count // 10)):  # warm-up: connections, caches, query plans
+        http.get(url, params=params).raise_for_status()
+    samples = []
+    for _ in range(count):
+        began = time.perf_counter()
+        response = http.get(url, params=params)
+        samples.append((time.perf_counter() - began) * 1000)
+        response.raise_for_status()
+    return samples
+
+
+def p(samples: list[float], q: float) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1]
+
+
+def measure(system: System, count: int) -> dict[str, list[float]]:
+    today = datetime.now(UTC).date()
+    first = today + timedelta(days=2)
+    slots = {"session_type": "dit-session", "modality": "in_person",
+             "from": first.isoformat(), "to": (first + timedelta(days=91)).isoformat()}
+    course = {"session_type": "dit-session", "modality": "in_person", "sessions": 16,
+              "from": first.isoformat()}
+    therapist = f"{system.base}/api/v1/therapists/{THERAPIST}"
+    with requests.Session() as http:
+        found = http.get(f"{therapist}/slots", params=slots).json()["slots"]
+        options = http.get(f"{therapist}/course-options", params=course).json()["options"]
+        results = {
+            "no-op round trip": timed(http, system.base + "/internal/availability-ping", None,
+                                      count),
+            "slots, 92 days": timed(http, f"{therapist}/slots", slots, count),
+            "course options, 16": timed(http, f"{therapist}/course-options", course, count),
+        }
+    print(f"  (the search found {len(found)} free slots and {len(options)} course options)")
+    return results
+
+
+def report(title: str, results: dict[str, list[float]]) -> dict[str, float]:
+    floor = results["no-op round trip"]
+    print(f"\n{title}")
+    print(f"  {'request':<22}{'p50 ms':>9}{'p95 ms':>9}{'p50 ratio':>11}{'p95 ratio':>11}")
+    medians = {}
+    for name, samples in results.items():
+        p50, p95 = statistics.median(samples), p(samples, 95)
+        medians[name] = p50
+        print(f"  {name:<22}{p50:>9.2f}{p95:>9.2f}{p50 / statistics.median(floor):>10.2f}x"
+              f"{p95 / p(floor, 95):>10.2f}x")
+    return medians
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    rng = random.Random(2026)
+    today = datetime.now(UTC).date()
+    with System() as system:
+        set_up_clinic(system)
+        # A year of bookings around today: half behind, half ahead (inside the searched range).
+        add_bookings(system.databases["availability"],
+                     sessions_between(today - timedelta(days=182), today + timedelta(days=183),
+                                      2000, rng), rng)
+        print(f"one therapist, 2,000 bookings over a year; {args.requests} requests each")
+        small = report("2,000 bookings", measure(system, args.requests))
+        # 48,000 more in the therapist's past years: none of them near the asked range.
+        add_bookings(system.databases["availability"],
+                     sessions_between(today - timedelta(days=365 * 22),
+                                      today - timedelta(days=190), 48000, rng), rng)
+        large = report("50,000 bookings (48,000 more, all outside the asked range)",
+                       measure(system, args.requests))
+    floor = small["no-op round trip"]
+    print("\nsummary (p50 against the no-op round trip of the same run)")
+    print(f"  slots 92 days:      {small['slots, 92 days'] / floor:.2f}x  (goal <= 2x)")
+    print(f"  course options 16:  {small['course options, 16'] / floor:.2f}x  (goal <= 3x)")
+    for name in ("slots, 92 days", "course options, 16"):
+        print(f"  {name}: 50,000 vs 2,000 bookings: {large[name] / small[name]:.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""What each RPC method of the availability service does, given a database session and "now".
+
+The service class only opens the transaction and calls one of these; they raise
+``clinic.errors`` for the gateway to turn into HTTP statuses. Instants cross the wire as ISO 8601
+strings with an offset, dates as YYYY-MM-DD.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from clinic.access import THERAPIST_PREFIX, Caller, new_token, token_hash
+from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
+from services.availability import domain
+from services.availability import repository as repo
+from services.availability.course_planner import course_conflicts, course_starts
+from services.availability.course_planner import plan_course_options as plan_options
+from services.availability.models import (
+    Room,
+    ScheduleRow,
+    SessionType,
+    Therapist,
+    TherapistToken,
+    TimeOff,
+)
+from services.availability.slots import BookingCheck, Interval
+from services.availability.slots import find_slots as engine_find_slots
+
+WEEK = timedelta(days=7)
+
+
+def _caller(data: dict[str, Any] | None) -> Caller:
+    return Caller.from_rpc(data)
+
+
+def _conflict_exists(what: str, key: str) -> Conflict:
+    return Conflict(f"A {what} with id {key!r} already exists.", {"id": key}, "already_exists")
+
+
+# --- session types and rooms -------------------------------------------------------------------
+
+
+def session_type_dict(row: SessionType) -> dict[str, Any]:
+    return {"id": row.id, "name": row.name, "duration_minutes": row.duration_minutes}
+
+
+def list_session_types(session: Session) -> list[dict[str, Any]]:
+    return [session_type_dict(row)
+            for row in session.scalars(select(SessionType).order_by(SessionType.id))]
+
+
+def create_session_type(session: Session, caller: dict | None,
+                        data: dict[str, Any]) -> dict[str, Any]:
+    _caller(caller).require_admin()
+    fields = domain.new_session_type(data)
+    if session.get(SessionType, fields["id"]) is not None:
+        raise _conflict_exists("session type", fields["id"])
+    row = SessionType(**fields)
+    session.add(row)
+    return session_type_dict(row)
+
+
+def list_rooms(session: Session) -> list[dict[str, Any]]:
+    return [{"id": row.id, "name": row.name}
+            for row in session.scalars(select(Room).order_by(Room.id))]
+
+
+def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> dict[str, Any]:
+    _caller(caller).require_admin()
+    fields = domain.new_room(data)
+    if session.get(Room, fields["id"]) is not None:
+        raise _conflict_exists("room", fields["id"])
+    session.add(Room(**fields))
+    return fields
+
+
+# --- therapists and their tokens ---------------------------------------------------------------
+
+
+def create_therapist(session: Session, caller: dict | None, data: dict[str, Any],
+                     clinic_timezone: str, now: datetime) -> dict[str, Any]:
+    _caller(caller).require_admin()
+    fields = domain.new_therapist(data, clinic_timezone)
+    if fields["id"] is None:
+        fields["id"] = repo.free_therapist_id(session, fields["name"])
+    elif session.get(Therapist, fields["id"]) is not None:
+        raise _conflict_exists("therapist", fields["id"])
+    row = Therapist(**fields, created_at=now)
+    session.add(row)
+    # The admin who created the therapist may see the email; nobody else is shown it.
+    return {**repo.public_therapist(row), "email": row.email}
+
+
+def list_therapists(session: Session, specialty: str | None = None,
+                    modality: str | None = None) -> list[dict[str, Any]]:
+    if modality:
+        domain.modality(modality)
+    return [repo.public_therapist(row) for row in repo.therapists(session, specialty, modality)]
+
+
+def get_therapist(session: Session, therapist_id: str) -> dict[str, Any]:
+    return repo.public_therapist(repo.therapist(session, therapist_id))
+
+
+def get_therapist_contact(session: Session, therapist_id: str) -> dict[str, Any]:
+    row = repo.therapist(session, therapist_id)
+    return {"id": row.id, "name": row.name, "email": row.email, "timezone": row.timezone}
+
+
+def issue_therapist_token(session: Session, caller: dict | None, therapist_id: str,
+                          now: datetime) -> str:
+    _caller(caller).require_admin()
+    repo.therapist(session, therapist_id)
+    token, digest = new_token(THERAPIST_PREFIX)
+    session.add(TherapistToken(token_hash=digest, therapist_id=therapist_id, created_at=now))
+    return token
+
+
+def revoke_therapist_tokens(session: Session, caller: dict | None, therapist_id: str) -> int:
+    _caller(caller).require_admin()
+    repo.therapist(session, therapist_id)
+    result = session.execute(delete(TherapistToken)
+                             .where(TherapistToken.therapist_id == therapist_id))
+    return result.rowcount
+
+
+def authenticate_therapist(session: Session, token: Any) -> str | None:
+    if not isinstance(token, str) or not token.startswith(THERAPIST_PREFIX):
+        return None
+    # Looked up by its SHA-256: an index lookup on a hash leaks nothing usable about the token.
+    return repo.therapist_for_token(session, token_hash(token))
+
+
+# --- schedules and time off --------------------------------------------------------------------
+
+
+def put_schedule(session: Session, caller: dict | None, therapist_id: str,
+                 data: dict[str, Any], now: datetime) -> dict[str, Any]:
+    _caller(caller).require_therapist(therapist_id)
+    therapist = repo.therapist(session, therapist_id)
+    checked = domain.schedule_input(data, therapist.timezone)
+    row = repo.schedule_row(session, therapist_id)
+    if row is None:
+        row = ScheduleRow(therapist_id=therapist_id)
+        session.add(row)
+    for name, value in vars(checked).items():
+        setattr(row, name, value)
+    row.updated_at = now
+    return repo.schedule_dict(row)
+
+
+def get_schedule(session: Session, therapist_id: str) -> dict[str, Any]:
+    therapist = repo.therapist(session, therapist_id)
+    row = repo.schedule_row(session, therapist_id)
+    if row is None:  # not set yet: an empty week with the defaults
+        return {"timezone": therapist.timezone, "weekly": [], **domain.SCHEDULE_DEFAULTS}
+    return repo.schedule_dict(row)
+
+
+def add_time_off(session: Session, caller: dict | None, therapist_id: str,
+                 data: dict[str, Any]) -> dict[str, Any]:
+    _caller(caller).require_therapist(therapist_id)
+    repo.therapist(session, therapist_id)
+    start, end, reason = domain.time_off_input(data)
+    row = TimeOff(id=uuid.uuid4().hex, therapist_id=therapist_id, start=start, end=end,
+                  reason=reason)
+    session.add(row)
+    return repo.time_off_dict(row)
+
+
+def list_time_off(session: Session, caller: dict | None, therapist_id: str) -> list[dict]:
+    _caller(caller).require_therapist(therapist_id)
+    repo.therapist(session, therapist_id)
+    rows = session.scalars(select(TimeOff).where(TimeOff.therapist_id == therapist_id)
+                           .order_by(TimeOff.start))
+    return [repo.time_off_dict(row) for row in rows]
+
+
+def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
+                    time_off_id: str) -> None:
+    _caller(caller).require_therapist(therapist_id)
+    repo.therapist(session, therapist_id)
+    row = session.get(TimeOff, time_off_id) if domain.clean_key(time_off_id) else None
+    if row is None or row.therapist_id != therapist_id:
+        raise NotFound(f"No time off {time_off_id!r} for this therapist.")
+    session.delete(row)
+
+
+# --- finding a time ----------------------------------------------------------------------------
+
+
+def _request(session: Session, therapist_id: str, session_type: Any, modality: Any):
+    """The therapist, its schedule row, the session's length and the checked modality."""
+    therapist, schedule, duration = repo.therapist_with_schedule(session, therapist_id,
+                                                                 session_type)
+    return therapist, schedule, duration, domain.modality(modality)
+
+
+def find_slots(session: Session, now: datetime, therapist_id: str, session_type: Any,
+               modality: Any, from_date: Any, to_date: Any,
+               tz: str | None = None) -> dict[str, Any]:
+    therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
+    zone = domain.zone(tz or therapist.timezone)
+    window = domain.date_window(from_date, to_date, zone)
+    if row is None:
+        return {"slots": [], "timezone": zone.key}
+    schedule = repo.engine_schedule(row)
+    # Only the part of the window between the notice and the horizon can hold a slot.
+    lower = max(window.start, now + timedelta(hours=schedule.min_notice_hours))
+    upper = min(window.end, now + timedelta(days=schedule.horizon_days, minutes=1))
+    if lower >= upper:
+        return {"slots": [], "timezone": zone.key}
+    searched = Interval(lower, upper)
+    taken = repo.calendar(session, therapist_id, schedule, modality, searched, duration, now)
+    slots = engine_find_slots(schedule, taken, modality=modality, duration=duration,
+                              window=searched, now=now)
+    return {"slots": [{"start": domain.iso(s.start, zone), "end": domain.iso(s.end, zone)}
+                      for s in slots], "timezone": zone.key}
+
+
+def course_options(session: Session, now: datetime, therapist_id: str, session_type: Any,
+                   modality: Any, sessions: Any = 16, from_date: Any = None,
+                   tz: str | None = None, skip_weeks: Any = None) -> dict[str, Any]:
+    therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
+    count = domain.sessions_count(sessions)
+    zone = domain.zone(tz or therapist.timezone)
+    first_day = domain.day(from_date, "from") if from_date is not None else (
+        now.astimezone(zone).date())
+    skipped = domain.skip_dates(skip_weeks)
+    if row is None:
+        return {"options": [], "timezone": therapist.timezone}
+    schedule = repo.engine_schedule(row)
+    schedule_zone = domain.zone(schedule.timezone, "timezone")
+    # ``from`` is read in the caller's zone; the planner counts days in the schedule's.
+    not_before = domain.local_midnight(first_day, zone)
+    start_day = not_before.astimezone(schedule_zone).date()
+    # Every option's first session lies within a week (plus skipped weeks) of the later of
+    # ``from`` and the notice; its last one that many course weeks on.
+    first = max(not_before, now + timedelta(hours=schedule.min_notice_hours)) - timedelta(days=2)
+    span = WEEK * (count + 2 * len(skipped) + 2)
+    last = min(first + span, now + timedelta(days=schedule.horizon_days + 1))
+    if last <= first:
+        return {"options": [], "timezone": schedule.timezone}
+    taken = repo.calendar(session, therapist_id, schedule, modality, Interval(first, last),
+                          duration, now)
+    try:
+        options = plan_options(schedule, taken, modality=modality, duration=duration,
+                               sessions=count, from_date=start_day, skip_weeks=skipped, now=now)
+    except ValueError as error:
+        raise InvalidRequest.field("skip_weeks", str(error)) from None
+    return {"timezone": schedule.timezone, "options": [
+        {"weekday": option.weekday, "local_time": option.local_time,
+         "sessions": [domain.iso(s.start, zone) for s in option.sessions]}
+        for option in options if option.sessions[0].start >= not_before]}
+
+
+def _booking_facts(therapist, duration: timedelta, schedule, modality: str,
+                   rooms: list[str]) -> dict[str, Any]:
+    return {"therapist_id": therapist.id, "modality": modality,
+            "duration_minutes": int(duration.total_seconds() // 60),
+            "buffer_minutes": schedule.buffer_minutes if schedule else 0,
+            "rooms": rooms if modality == "in_person" else [],
+            "timezone": schedule.timezone if schedule else therapist.timezone}
+
+
+def check_session(session: Session, now: datetime, therapist_id: str, session_type: Any,
+                  modality: Any, start: Any) -> dict[str, Any]:
+    """Is ``start`` on offer, ignoring bookings and holds (the booking service checks those)?"""
+    therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
+    begins = domain.instant(start, "start")
+    if row is None:
+        raise SlotUnavailable("This therapist has no schedule yet.")
+    schedule = repo.engine_schedule(row)
+    taken = repo.calendar(session, therapist_id, schedule, modality,
+                          Interval(begins, begins + timedelta(minutes=1)), duration, now,
+                          with_busy=False)
+    check = BookingCheck(schedule, taken, modality=modality, duration=duration, now=now)
+    if not check.is_bookable(begins):
+        raise SlotUnavailable("That time is not one this therapist offers.")
+    return {**_booking_facts(therapist, duration, schedule, modality, list(taken.rooms)),
+            "session_type": session_type, "start": domain.iso(begins),
+            "end": domain.iso(begins + duration)}
+
+
+def check_course(session: Session, now: datetime, therapist_id: str, session_type: Any,
+                 modality: Any, first_start: Any, sessions: Any = 16,
+                 skip_weeks: Any = None) -> dict[str, Any]:
+    """The course's weekly sessions and those the schedule does not offer (busy ignored)."""
+    therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
+    begins = domain.instant(first_start, "first_start")
+    count = domain.sessions_count(sessions)
+    skipped = domain.skip_dates(skip_weeks)
+    schedule = repo.engine_schedule(row) if row else None
+    try:
+        starts = course_starts(schedule.timezone if schedule else therapist.timezone, begins,
+                               count, skipped)
+    except ValueError as error:
+        raise InvalidRequest.field("first_start", str(error)) from None
+    if schedule is None:
+        conflicts, rooms = starts, []
+    else:
+        window = Interval(starts[0], starts[-1] + timedelta(minutes=1))
+        taken = repo.calendar(session, therapist_id, schedule, modality, window, duration, now,
+                              with_busy=False)
+        conflicts = course_conflicts(schedule, taken, modality=modality, duration=duration,
+                                     first_start=begins, sessions=count, skip_weeks=skipped,
+                                     now=now)
+        rooms = list(taken.rooms)
+    return {**_booking_facts(therapist, duration, schedule, modality, rooms),
+            "session_type": session_type,
+            "sessions": [{"start": domain.iso(s), "end": domain.iso(s + duration)}
+                         for s in starts],
+            "conflicts": [domain.iso(s) for s in conflicts]}
+
+
+# --- busy times from booking events ------------------------------------------------------------
+
+
+def on_hold_placed(session: Session, data: dict[str, Any], now: datetime) -> None:
+    repo.record_busy(session, repo.hold_values(data["hold"], active=True, now=now))
+
+
+def on_hold_released(session: Session, data: dict[str, Any], now: datetime) -> None:
+    # Recorded even if the placement has not arrived yet: the tombstone keeps it from counting.
+    repo.record_busy(session, repo.hold_values(data["hold"], active=False, now=now))
+
+
+def on_booking_changed(session: Session, data: dict[str, Any], now: datetime) -> None:
+    """booking_confirmed, _rescheduled, _cancelled and attendance_marked: its latest state."""
+    repo.record_busy(session, repo.booking_values(data["booking"], now))
+
+
+def on_course_booked(session: Session, data: dict[str, Any], now: datetime) -> None:
+    for booking in data["course"]["sessions"]:
+        repo.record_busy(session, repo.booking_values(booking, now))
+
+
+def on_course_cancelled(session: Session, data: dict[str, Any], now: datetime) -> None:
+    for booking in data.get("cancelled", []):
+        repo.record_busy(session, repo.booking_values(booking, now))

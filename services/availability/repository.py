@@ -1,0 +1,240 @@
+"""Queries and writes on the availability database; every function takes an open Session.
+
+Slot searches read only the rows that can matter to the asked window, through the
+(therapist_id, start) and (room, start) indexes: a session is never longer than a day, so a row
+that starts more than a day before the window cannot reach into it. The cost of a search then
+depends on the window, not on how many bookings the therapist has elsewhere.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, and_, cast, literal, null, or_, select, union_all
+from sqlalchemy.orm import Session
+
+from clinic.errors import InvalidRequest, NotFound
+from services.availability import domain
+from services.availability.models import (
+    BusyTime,
+    Room,
+    ScheduleRow,
+    SessionType,
+    Therapist,
+    TherapistToken,
+    TimeOff,
+)
+from services.availability.slots import Calendar, Interval, Schedule
+
+# No session, hold or course session spans more than this (session types are at most 12 h).
+LONGEST_BUSY = timedelta(days=1)
+
+
+# --- catalogue ---------------------------------------------------------------------------------
+
+
+def therapist(session: Session, therapist_id: str) -> Therapist:
+    found = session.get(Therapist, therapist_id) if domain.clean_key(therapist_id) else None
+    if found is None:
+        raise NotFound(f"No therapist {therapist_id!r}.")
+    return found
+
+
+def therapist_with_schedule(session: Session, therapist_id: Any, session_type_id: Any,
+                            ) -> tuple[Therapist, ScheduleRow | None, timedelta]:
+    """A search's therapist, schedule and session length in one round trip (404 before 400)."""
+    if not domain.clean_key(therapist_id):
+        raise NotFound(f"No therapist {therapist_id!r}.")
+    kind = session_type_id if domain.clean_key(session_type_id) else ""
+    duration = (select(SessionType.duration_minutes).where(SessionType.id == kind)
+                .scalar_subquery())
+    found = session.execute(
+        select(Therapist, ScheduleRow, duration)
+        .outerjoin(ScheduleRow, ScheduleRow.therapist_id == Therapist.id)
+        .where(Therapist.id == therapist_id)).first()
+    if found is None:
+        raise NotFound(f"No therapist {therapist_id!r}.")
+    therapist_row, schedule, minutes = found
+    if minutes is None:
+        raise InvalidRequest.field("session_type", f"No session type {session_type_id!r}.")
+    return therapist_row, schedule, timedelta(minutes=minutes)
+
+
+def room_ids(session: Session) -> list[str]:
+    return list(session.connection().execute(select(Room.id).order_by(Room.id)).scalars())
+
+
+def public_therapist(row: Therapist) -> dict[str, Any]:
+    """What anyone may see of a therapist: never the email."""
+    return {"id": row.id, "name": row.name, "title": row.title, "bio": row.bio,
+            "specialties": list(row.specialties), "modalities": list(row.modalities),
+            "timezone": row.timezone}
+
+
+def therapists(session: Session, specialty: str | None, modality: str | None) -> list[Therapist]:
+    rows = session.scalars(select(Therapist).order_by(Therapist.name, Therapist.id)).all()
+    # JSON list columns differ per backend; the clinic has tens of therapists, filter here.
+    if specialty:
+        wanted = specialty.strip().lower()
+        rows = [r for r in rows if any(s.lower() == wanted for s in r.specialties)]
+    if modality:
+        rows = [r for r in rows if modality in r.modalities]
+    return rows
+
+
+def free_therapist_id(session: Session, name: str) -> str:
+    base = domain.slugify(name)
+    candidate, number = base, 1
+    while session.get(Therapist, candidate) is not None:
+        number += 1
+        candidate = f"{base}-{number}"
+    return candidate
+
+
+def therapist_for_token(session: Session, digest: str) -> str | None:
+    return session.scalar(select(TherapistToken.therapist_id)
+                          .where(TherapistToken.token_hash == digest))
+
+
+# --- schedules and time off --------------------------------------------------------------------
+
+
+def schedule_row(session: Session, therapist_id: str) -> ScheduleRow | None:
+    return session.get(ScheduleRow, therapist_id)
+
+
+def schedule_dict(row: ScheduleRow) -> dict[str, Any]:
+    return {"timezone": row.timezone, "weekly": list(row.weekly),
+            "buffer_minutes": row.buffer_minutes,
+            "slot_interval_minutes": row.slot_interval_minutes,
+            "min_notice_hours": row.min_notice_hours, "horizon_days": row.horizon_days}
+
+
+def engine_schedule(row: ScheduleRow) -> Schedule:
+    return domain.engine_schedule(
+        row.timezone, row.weekly, buffer_minutes=row.buffer_minutes,
+        slot_interval_minutes=row.slot_interval_minutes,
+        min_notice_hours=row.min_notice_hours, horizon_days=row.horizon_days)
+
+
+def time_off_dict(row: TimeOff) -> dict[str, Any]:
+    return {"id": row.id, "start": domain.iso(row.start), "end": domain.iso(row.end),
+            "reason": row.reason}
+
+
+# --- busy times --------------------------------------------------------------------------------
+
+
+def _in_force(now: datetime):
+    return and_(BusyTime.active.is_(True),
+                or_(BusyTime.expires_at.is_(None), BusyTime.expires_at > now))
+
+
+def _overlapping(window: Interval):
+    return and_(BusyTime.start < window.end, BusyTime.start > window.start - LONGEST_BUSY,
+                BusyTime.end > window.start)
+
+
+def calendar(session: Session, therapist_id: str, schedule: Schedule, modality: str,
+             window: Interval, duration: timedelta, now: datetime, *,
+             with_busy: bool = True) -> Calendar:
+    """What is taken around sessions starting in ``window``, as the slot engine reads it.
+
+    Time off, the therapist's busy rows and (in person) the rooms' busy rows come back as one
+    UNION ALL, each part through its own index; in person, the room ids are read first.
+    ``with_busy=False`` leaves out bookings and holds: the booking service's own check of a
+    start (check_session) ignores them, since it is the authority on those.
+    """
+    reach = duration + timedelta(minutes=schedule.buffer_minutes)
+    around = Interval(window.start - reach - timedelta(minutes=1), window.end + reach)
+    parts = [select(literal("off").label("part"), cast(null(), String).label("room"),
+                    TimeOff.start, TimeOff.end)
+             .where(TimeOff.therapist_id == therapist_id, TimeOff.start < around.end,
+                    TimeOff.end > around.start)]
+    if with_busy:
+        parts.append(select(literal("busy"), BusyTime.room, BusyTime.start, BusyTime.end)
+                     .where(BusyTime.therapist_id == therapist_id, _overlapping(around),
+                            _in_force(now)))
+    rooms_taken: dict[str, list[Interval]] = {}
+    if modality == "in_person":
+        rooms_taken = {room: [] for room in room_ids(session)}
+        if with_busy and rooms_taken:
+            # The ids as literals, not a subquery: PostgreSQL then walks the (room, start)
+            # index once per room instead of scanning the whole table.
+            parts.append(select(literal("room_busy"), BusyTime.room, BusyTime.start,
+                                BusyTime.end)
+                         .where(BusyTime.room.in_(list(rooms_taken)), _overlapping(around),
+                                _in_force(now)))
+    time_off: list[Interval] = []
+    busy: list[Interval] = []
+    # Core execution: plain rows, without the ORM's per-row bookkeeping.
+    for part, room, start, end in session.connection().execute(union_all(*parts)).all():
+        if part == "off":
+            time_off.append(Interval(start, end))
+        elif part == "busy":
+            busy.append(Interval(start, end))
+        else:
+            rooms_taken[room].append(Interval(start, end))
+    return Calendar(time_off=tuple(time_off), busy=tuple(busy),
+                    rooms=tuple(sorted(rooms_taken)),
+                    room_busy={room: tuple(spans) for room, spans in rooms_taken.items()})
+
+
+def _insert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(BusyTime)
+
+
+def record_busy(session: Session, values: dict[str, Any]) -> None:
+    """Apply one hold's or booking's latest known state; older news never overwrites newer.
+
+    Insert-or-nothing first, then lock the row and compare sequences, so two handlers of the same
+    booking running at once on PostgreSQL neither fail on the key nor lose an update.
+    """
+    inserted = session.execute(
+        _insert(session).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+    if inserted.rowcount == 1:
+        return
+    row = session.scalars(select(BusyTime).where(BusyTime.id == values["id"])
+                          .with_for_update()).one()
+    if values["kind"] == "hold":
+        # A hold never changes; the only news about it is that it ended.
+        if row.active and not values["active"]:
+            row.active = False
+            row.updated_at = values["updated_at"]
+        return
+    if values["sequence"] < row.sequence:
+        return
+    if values["sequence"] == row.sequence and not row.active:
+        return  # same version already applied; a cancellation at this sequence stands
+    for name, value in values.items():
+        setattr(row, name, value)
+
+
+def hold_values(hold: dict[str, Any], *, active: bool, now: datetime) -> dict[str, Any]:
+    return {
+        "id": hold["id"], "kind": "hold", "therapist_id": hold["therapist_id"],
+        "room": hold.get("room"), "start": domain.instant(hold["start"], "start"),
+        "end": domain.instant(hold["end"], "end"),
+        "blocked_end": domain.instant(hold.get("blocked_end") or hold["end"], "blocked_end"),
+        "active": active,
+        "expires_at": (domain.instant(hold["expires_at"], "expires_at")
+                       if hold.get("expires_at") else None),
+        "sequence": 0, "updated_at": now,
+    }
+
+
+def booking_values(booking: dict[str, Any], now: datetime) -> dict[str, Any]:
+    return {
+        "id": booking["id"], "kind": "booking", "therapist_id": booking["therapist_id"],
+        "room": booking.get("room"), "start": domain.instant(booking["start"], "start"),
+        "end": domain.instant(booking["end"], "end"),
+        "blocked_end": domain.instant(booking.get("blocked_end") or booking["end"],
+                                      "blocked_end"),
+        "active": booking.get("status") != "cancelled", "expires_at": None,
+        "sequence": int(booking.get("sequence") or 0), "updated_at": now,
+    }
