@@ -1,6 +1,27 @@
-"""Tables the booking service owns."""
+"""Tables the booking service owns.
 
-from sqlalchemy import MetaData
+Holds and bookings share one table, ``bookings`` (a hold is a row with status ``held`` and an
+``expires_at``), so that one pair of PostgreSQL exclusion constraints covers both: no two active
+rows may overlap on a therapist's blocked time ([start, blocked_end)) or on a room ([start, end)).
+On SQLite the same guarantee comes from IMMEDIATE write transactions and the overlap query in
+``services.booking.claims``.
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 from clinic.outbox import outbox_table
@@ -12,3 +33,95 @@ class Base(DeclarativeBase):
 
 metadata = Base.metadata
 outbox = outbox_table(metadata)
+
+# Statuses whose rows take the therapist's (and room's) time. A held row whose expires_at has
+# passed still counts until it is marked expired: that happens inside every write transaction
+# that needs its time, and in a timer.
+ACTIVE_STATUSES = ("held", "confirmed", "attended", "no_show")
+
+courses = Table(
+    "courses",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("therapist_id", String(64), nullable=False, index=True),
+    Column("session_type", String(64), nullable=False),
+    Column("modality", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("session_count", Integer, nullable=False),
+    Column("skip_weeks", JSON, nullable=False),
+    Column("first_start", DateTime(timezone=True), nullable=False),
+    Column("last_end", DateTime(timezone=True), nullable=False),
+    Column("client_name", String(200), nullable=False),
+    Column("client_email", String(320), nullable=False),
+    Column("client_phone", String(64), nullable=True),
+    Column("client_timezone", String(64), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("cancelled_by", String(16), nullable=True),
+)
+
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("therapist_id", String(64), nullable=False),
+    Column("session_type", String(64), nullable=False),
+    Column("modality", String(16), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("end", DateTime(timezone=True), nullable=False),
+    # end + the schedule's buffer at booking time: the therapist is busy until then
+    Column("blocked_end", DateTime(timezone=True), nullable=False),
+    Column("room", String(64), nullable=True),
+    # held | expired | released | converted (holds); confirmed | cancelled | attended | no_show
+    Column("status", String(16), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("sequence", Integer, nullable=False, default=0),
+    Column("course_id", String(36), ForeignKey("courses.id"), nullable=True, index=True),
+    Column("session_number", Integer, nullable=True),
+    Column("course_sessions", Integer, nullable=True),
+    Column("client_name", String(200), nullable=True),
+    Column("client_email", String(320), nullable=True),
+    Column("client_phone", String(64), nullable=True),
+    Column("client_timezone", String(64), nullable=True),
+    Column("notes", Text, nullable=True),
+    Column("late_cancellation", Boolean, nullable=False, default=False),
+    Column("cancelled_by", String(16), nullable=True),
+    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("cancel_reason", Text, nullable=True),
+    Column("hold_id", String(36), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_bookings_therapist_start", "therapist_id", "start"),
+    Index("ix_bookings_room_start", "room", "start"),
+    Index("ix_bookings_status_expires_at", "status", "expires_at"),
+)
+
+manage_tokens = Table(
+    "manage_tokens",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("booking_id", String(36), ForeignKey("bookings.id"), nullable=True, index=True),
+    Column("course_id", String(36), ForeignKey("courses.id"), nullable=True, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("key", String(255), nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    # the first answer, without its manage token (a replay gets a fresh one)
+    Column("response", JSON, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    UniqueConstraint("key", "scope", name="uq_idempotency_keys_key_scope"),
+)
+
+# PostgreSQL's own guard against double booking, created in migration 0002 (alembic's
+# compare_metadata does not look at exclusion constraints; the integration tests do).
+EXCLUSION_CONSTRAINTS = ("bookings_therapist_no_overlap", "bookings_room_no_overlap")

@@ -1,0 +1,245 @@
+"""Booking and Courses (API.md): holds, bookings, courses, cancellation, reschedule, attendance."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from clinic.errors import InvalidRequest
+from gateway.auth import identify
+from gateway.entrypoints import api
+from gateway.schemas import Body, Day, Instant, Query
+
+Modality = Literal["in_person", "video", "phone"]
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class ClientIn(Body):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=64)
+    timezone: str | None = Field(default=None, max_length=64, examples=["Europe/London"])
+
+
+class HoldRequest(Body):
+    therapist_id: str = Field(min_length=1, max_length=64)
+    session_type: str = Field(min_length=1, max_length=64)
+    modality: Modality
+    start: Instant
+
+
+class BookingRequest(HoldRequest):
+    client: ClientIn
+    hold_id: str | None = Field(default=None, max_length=36)
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class CancelRequest(Body):
+    reason: str | None = Field(default=None, max_length=1000)
+
+
+class RescheduleRequest(Body):
+    start: Instant
+
+
+class AttendanceRequest(Body):
+    status: Literal["attended", "no_show"]
+
+
+class CourseRequest(Body):
+    therapist_id: str = Field(min_length=1, max_length=64)
+    session_type: str = Field(min_length=1, max_length=64)
+    modality: Modality
+    first_start: Instant
+    sessions: int = Field(default=16, ge=1, le=52)
+    skip_weeks: list[Day] | None = Field(default=None, max_length=52)
+    client: ClientIn
+    notes: str | None = Field(default=None, max_length=4000)
+
+
+class BookingsQuery(Query):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    from_: Day | None = Field(default=None, alias="from")
+    to: Day | None = None
+    tz: str | None = Field(default=None, max_length=64)
+
+
+class ClientOut(Body):
+    name: str
+    email: str
+    phone: str | None = None
+    timezone: str | None = None
+
+
+class Hold(Body):
+    id: str
+    status: str
+    therapist_id: str
+    session_type: str
+    modality: Modality
+    start: str
+    end: str
+    blocked_end: str
+    room: str | None = None
+    expires_at: str
+    manage_token: str | None = None
+
+
+class Booking(Body):
+    id: str
+    status: Literal["confirmed", "cancelled", "attended", "no_show"]
+    therapist_id: str
+    session_type: str
+    modality: Modality
+    start: str
+    end: str
+    blocked_end: str
+    room: str | None = None
+    video_url: str | None = None
+    course_id: str | None = None
+    session_number: int | None = None
+    course_sessions: int | None = None
+    client: ClientOut
+    sequence: int
+    late_cancellation: bool = False
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    cancelled_at: str | None = None
+    notes_present: bool = False
+    notes: str | None = None
+    created_at: str
+    manage_token: str | None = Field(default=None, description="Only in the creating answer.")
+
+
+class CourseSession(Body):
+    number: int
+    booking_id: str
+    start: str
+    end: str
+    status: str
+    room: str | None = None
+    video_url: str | None = None
+
+
+class Course(Body):
+    id: str
+    status: Literal["active", "cancelled"]
+    therapist_id: str
+    session_type: str
+    modality: Modality
+    client: ClientOut
+    sessions: list[CourseSession]
+    first_start: str
+    last_end: str
+    completed: int
+    remaining: int
+    session_count: int
+    skip_weeks: list[str]
+    cancelled_at: str | None = None
+    cancelled_by: str | None = None
+    manage_token: str | None = Field(default=None, description="Only in the creating answer.")
+
+
+class Pong(Body):
+    status: str
+
+
+def idempotency_key(request) -> str | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidRequest.field("Idempotency-Key", "Use 1 to 255 characters.")
+    return key
+
+
+def rpc_body(body: Body) -> dict:
+    """The body as JSON for the service (instants as ISO strings); the same body always gives
+    the same dict, which is what Idempotency-Key compares."""
+    return body.model_dump(mode="json", exclude_none=True)
+
+
+class BookingApi:
+    @api("POST", "/api/v1/holds", summary="Withhold a slot for HOLD_MINUTES.", tag="booking",
+         body=HoldRequest, reply=Hold, status=201, errors=(400, 404, 409))
+    def place_hold(self, request, body: HoldRequest):
+        data = rpc_body(body)
+        return self.booking.place_hold(data["therapist_id"], data["session_type"],
+                                       data["modality"], data["start"])
+
+    @api("POST", "/api/v1/holds/{hold_id}/release", summary="Give a held slot back.",
+         tag="booking", reply=Hold, access="owner", errors=(401, 404, 409))
+    def release_hold(self, request, hold_id):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.release_hold(hold_id, caller.to_rpc())
+
+    @api("POST", "/api/v1/bookings", summary="Book a session (optional Idempotency-Key).",
+         tag="booking", body=BookingRequest, reply=Booking, status=201,
+         errors=(400, 404, 409))
+    def create_booking(self, request, body: BookingRequest):
+        return self.booking.create_booking(rpc_body(body), idempotency_key(request))
+
+    @api("GET", "/api/v1/bookings/{booking_id}", summary="A booking.", tag="booking",
+         reply=Booking, access="owner", errors=(401, 404))
+    def get_booking(self, request, booking_id):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.get_booking(booking_id, caller.to_rpc())
+
+    @api("POST", "/api/v1/bookings/{booking_id}/cancel", summary="Cancel a booking.",
+         tag="booking", body=CancelRequest, reply=Booking, access="owner",
+         errors=(400, 401, 404, 409))
+    def cancel_booking(self, request, booking_id, body: CancelRequest):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.cancel_booking(booking_id, caller.to_rpc(), body.reason)
+
+    @api("POST", "/api/v1/bookings/{booking_id}/reschedule",
+         summary="Move a booking; on 409 it stays as it was.", tag="booking",
+         body=RescheduleRequest, reply=Booking, access="owner", errors=(400, 401, 404, 409))
+    def reschedule_booking(self, request, booking_id, body: RescheduleRequest):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.reschedule_booking(booking_id, caller.to_rpc(),
+                                               rpc_body(body)["start"])
+
+    @api("POST", "/api/v1/bookings/{booking_id}/attendance",
+         summary="Mark attendance once the session has started.", tag="booking",
+         body=AttendanceRequest, reply=Booking, access="therapist",
+         errors=(400, 401, 403, 404, 409))
+    def mark_attendance(self, request, booking_id, body: AttendanceRequest):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.mark_attendance(booking_id, caller.to_rpc(), body.status)
+
+    @api("GET", "/api/v1/therapists/{therapist_id}/bookings",
+         summary="A therapist's bookings between two dates.", tag="booking",
+         query=BookingsQuery, reply=list[Booking], access="therapist",
+         errors=(400, 401, 403, 404))
+    def list_therapist_bookings(self, request, therapist_id, query: BookingsQuery):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.list_therapist_bookings(
+            therapist_id, caller.to_rpc(), query.from_ and query.from_.isoformat(),
+            query.to and query.to.isoformat(), query.tz)
+
+    @api("POST", "/api/v1/courses", summary="Book a weekly course: all sessions or none.",
+         tag="courses", body=CourseRequest, reply=Course, status=201, errors=(400, 404, 409))
+    def create_course(self, request, body: CourseRequest):
+        return self.booking.create_course(rpc_body(body), idempotency_key(request))
+
+    @api("GET", "/api/v1/courses/{course_id}", summary="A course with its sessions.",
+         tag="courses", reply=Course, access="owner", errors=(401, 404))
+    def get_course(self, request, course_id):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.get_course(course_id, caller.to_rpc())
+
+    @api("POST", "/api/v1/courses/{course_id}/cancel",
+         summary="Cancel every session of a course not yet started.", tag="courses",
+         body=CancelRequest, reply=Course, access="owner", errors=(400, 401, 404, 409))
+    def cancel_course(self, request, course_id, body: CancelRequest):
+        caller = identify(request, self.config, self.availability)
+        return self.booking.cancel_course(course_id, caller.to_rpc(), body.reason)
+
+    @api("GET", "/internal/booking-ping", summary="One no-op RPC to booking (benchmarks).",
+         tag="operations", reply=Pong, extra={"hidden": True})
+    def booking_ping(self, request):
+        return {"status": self.booking.ping()}

@@ -1,0 +1,354 @@
+"""The booking service's methods through nameko's worker_factory, on SQLite and PostgreSQL.
+
+The database is real (migrated, on both backends); the availability RPC is replaced by a small
+double that answers by COMMON.md's contract (unit tier only; the integration and end-to-end
+tests run the real AvailabilityService).
+"""
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+from nameko.testing.services import worker_factory
+
+from clinic.access import Caller
+from clinic.db import UnitOfWork, create_engine_for
+from clinic.errors import (
+    CourseConflict,
+    HoldExpired,
+    IdempotencyConflict,
+    InvalidState,
+    NotFound,
+    SlotUnavailable,
+    Unauthorized,
+)
+from services.booking.models import bookings, courses, idempotency_keys, outbox
+from services.booking.service import BookingService
+
+NOW = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
+START = datetime(2027, 3, 2, 10, 0, tzinfo=UTC)  # a Tuesday
+ADMIN = Caller(kind="admin").to_rpc()
+THERAPIST = Caller(kind="therapist", therapist_id="t1").to_rpc()
+CLIENT = {"name": "Ada", "email": "ada@example.org"}
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+class Availability:
+    """check_session / check_course as the contract describes them: 50-minute sessions, a
+    10-minute buffer, whole hours only, two rooms for in-person sessions, and a date list of
+    time off."""
+
+    def __init__(self):
+        self.time_off: set[date] = set()
+
+    def _check(self, therapist_id, session_type, modality, start: datetime) -> dict | None:
+        if start.minute or start.date() in self.time_off:
+            return None
+        return {"therapist_id": therapist_id, "session_type": session_type,
+                "modality": modality, "start": iso(start),
+                "end": iso(start + timedelta(minutes=50)), "duration_minutes": 50,
+                "buffer_minutes": 10,
+                "rooms": ["room-a", "room-b"] if modality == "in_person" else [],
+                "timezone": "Europe/London"}
+
+    def check_session(self, therapist_id, session_type, modality, start):
+        checked = self._check(therapist_id, session_type, modality,
+                              datetime.fromisoformat(start))
+        if checked is None:
+            raise SlotUnavailable("Not offered.")
+        return checked
+
+    def check_course(self, therapist_id, session_type, modality, first_start, sessions,
+                     skip_weeks):
+        first = datetime.fromisoformat(first_start)
+        skips = {date.fromisoformat(d) for d in skip_weeks}
+        planned, conflicts, week = [], [], 0
+        while len(planned) < sessions:
+            start = first + timedelta(weeks=week)
+            week += 1
+            monday = start.date() - timedelta(days=start.weekday())
+            if any(monday <= d < monday + timedelta(days=7) for d in skips):
+                continue
+            planned.append({"start": iso(start), "end": iso(start + timedelta(minutes=50))})
+            if self._check(therapist_id, session_type, modality, start) is None:
+                conflicts.append(iso(start))
+        return {"therapist_id": therapist_id, "session_type": session_type,
+                "modality": modality, "duration_minutes": 50, "buffer_minutes": 10,
+                "rooms": ["room-a", "room-b"] if modality == "in_person" else [],
+                "timezone": "Europe/London", "sessions": planned, "conflicts": conflicts}
+
+    def get_therapist(self, therapist_id):
+        return {"id": therapist_id, "timezone": "Europe/London"}
+
+
+class Clock:
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def uow(databases):
+    url = databases.new("booking")
+    engine = create_engine_for(url)
+    import threading
+
+    yield UnitOfWork(engine, threading.Lock() if url.startswith("sqlite") else None)
+    engine.dispose()
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def service(uow, clock):
+    return worker_factory(BookingService, db=uow, clock=clock, availability=Availability(),
+                          settings={"hold_minutes": 10, "cancellation_notice_hours": 48,
+                                    "video_base": "https://meet.example",
+                                    "clinic_timezone": "Europe/London"})
+
+
+def request(start=START, therapist="t1", modality="video", **extra):
+    return {"therapist_id": therapist, "session_type": "dit", "modality": modality,
+            "start": iso(start), "client": CLIENT, **extra}
+
+
+def events(uow) -> list[tuple[str, dict]]:
+    with uow.reading() as session:
+        rows = session.execute(sa.select(outbox.c.type, outbox.c.payload)
+                               .order_by(outbox.c.seq)).all()
+    return [(kind, payload["data"]) for kind, payload in rows]
+
+
+def count(uow, table, *where) -> int:
+    with uow.reading() as session:
+        return session.execute(sa.select(sa.func.count()).select_from(table).where(*where)
+                               ).scalar_one()
+
+
+def manage(token: str) -> dict:
+    return Caller(kind="manage", token=token).to_rpc()
+
+
+def test_a_booking_takes_the_therapists_time_including_the_buffer(service, uow):
+    booking = service.create_booking(request())
+    assert booking["status"] == "confirmed" and booking["manage_token"].startswith("mng_")
+    assert booking["blocked_end"] == iso(START + timedelta(hours=1))
+    assert booking["video_url"] == f"https://meet.example/{booking['id']}"
+    for start in (START, START + timedelta(minutes=0), START - timedelta(hours=0)):
+        with pytest.raises(SlotUnavailable):
+            service.create_booking(request(start))
+    # the next hour starts exactly where the buffer ends: free
+    assert service.create_booking(request(START + timedelta(hours=1)))["status"] == "confirmed"
+    # another therapist at the same time: free
+    assert service.create_booking(request(therapist="t2"))["status"] == "confirmed"
+    assert [kind for kind, _ in events(uow)] == ["booking_confirmed"] * 3
+    data = events(uow)[0][1]["booking"]
+    assert data["sequence"] == 0 and data["client"]["email"] == "ada@example.org"
+
+
+def test_in_person_sessions_take_a_free_room_and_run_out_of_rooms(service):
+    rooms = [service.create_booking(request(therapist=t, modality="in_person"))["room"]
+             for t in ("t1", "t2")]
+    assert sorted(rooms) == ["room-a", "room-b"]
+    with pytest.raises(SlotUnavailable):
+        service.create_booking(request(therapist="t3", modality="in_person"))
+    # video needs no room
+    assert service.create_booking(request(therapist="t3"))["room"] is None
+
+
+def test_a_hold_blocks_until_it_expires_then_frees_the_slot_by_itself(service, uow, clock):
+    hold = service.place_hold("t1", "dit", "video", iso(START))
+    assert hold["expires_at"] == iso(NOW + timedelta(minutes=10))
+    with pytest.raises(SlotUnavailable):
+        service.create_booking(request())
+    clock.now = NOW + timedelta(minutes=10)
+    with pytest.raises(HoldExpired):
+        service.create_booking(request(hold_id=hold["id"]))
+    other = service.create_booking(request())  # the expired hold frees the slot
+    assert other["status"] == "confirmed"
+    kinds = [(kind, data.get("reason")) for kind, data in events(uow)]
+    assert kinds == [("hold_placed", None), ("hold_released", "expired"),
+                     ("booking_confirmed", None)]
+    with pytest.raises(HoldExpired):
+        service.create_booking(request(hold_id=hold["id"]))
+
+
+def test_the_timer_expires_holds_once(service, uow, clock):
+    service.place_hold("t1", "dit", "video", iso(START))
+    service.expire_holds()
+    assert count(uow, bookings, bookings.c.status == "held") == 1
+    clock.now = NOW + timedelta(minutes=11)
+    service.expire_holds()
+    service.expire_holds()
+    assert [kind for kind, _ in events(uow)] == ["hold_placed", "hold_released"]
+
+
+def test_a_hold_becomes_the_booking(service, uow):
+    hold = service.place_hold("t1", "dit", "in_person", iso(START))
+    booking = service.create_booking(request(modality="in_person", hold_id=hold["id"]))
+    assert booking["room"] == hold["room"]
+    assert [(k, d.get("reason")) for k, d in events(uow)] == [
+        ("hold_placed", None), ("hold_released", "converted"), ("booking_confirmed", None)]
+    with pytest.raises(InvalidState):
+        service.create_booking(request(modality="in_person", hold_id=hold["id"]))
+    with pytest.raises(NotFound):  # a hold is not a booking
+        service.get_booking(hold["id"], ADMIN)
+
+
+def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(service, uow, clock):
+    first = service.create_booking(request(), "key-1")
+    again = service.create_booking(request(), "key-1")
+    assert again["id"] == first["id"] and again["start"] == first["start"]
+    assert again["manage_token"] != first["manage_token"]  # a fresh, equally valid token
+    assert service.get_booking(first["id"], manage(again["manage_token"]))["id"] == first["id"]
+    with pytest.raises(IdempotencyConflict):
+        service.create_booking(request(START + timedelta(hours=2)), "key-1")
+    assert count(uow, bookings) == 1
+    # keys live 24 hours
+    clock.now = NOW + timedelta(hours=24, seconds=1)
+    service.clean_idempotency_keys()
+    assert count(uow, idempotency_keys) == 0
+    later = service.create_booking(request(START + timedelta(hours=2)), "key-1")
+    assert later["id"] != first["id"]
+
+
+def test_a_failed_request_does_not_claim_its_key(service, uow):
+    service.create_booking(request())
+    with pytest.raises(SlotUnavailable):
+        service.create_booking(request(), "key-2")
+    assert count(uow, idempotency_keys) == 0
+
+
+def test_cancellation_policy(service, clock):
+    client_booking = service.create_booking(request())
+    clock.now = START - timedelta(hours=47)
+    cancelled = service.cancel_booking(client_booking["id"],
+                                       manage(client_booking["manage_token"]), "ill")
+    assert (cancelled["status"], cancelled["late_cancellation"], cancelled["cancelled_by"]) == (
+        "cancelled", True, "client")
+    assert cancelled["sequence"] == 1
+    with pytest.raises(InvalidState):
+        service.cancel_booking(client_booking["id"], manage(client_booking["manage_token"]))
+    therapist_booking = service.create_booking(request())  # the slot is free again
+    cancelled = service.cancel_booking(therapist_booking["id"], THERAPIST)
+    assert (cancelled["late_cancellation"], cancelled["cancelled_by"]) == (False, "therapist")
+
+
+def test_early_client_cancellation_is_not_late(service):
+    booking = service.create_booking(request(START + timedelta(days=3)))
+    cancelled = service.cancel_booking(booking["id"], manage(booking["manage_token"]))
+    assert cancelled["late_cancellation"] is False
+
+
+def test_only_the_owner_therapist_or_admin_see_a_booking(service):
+    booking = service.create_booking(request())
+    stranger = service.create_booking(request(therapist="t2"))
+    with pytest.raises(Unauthorized):
+        service.get_booking(booking["id"], None)
+    for caller in (manage(stranger["manage_token"]),
+                   Caller(kind="therapist", therapist_id="t2").to_rpc(),
+                   manage("mng_forged")):
+        with pytest.raises(NotFound):
+            service.get_booking(booking["id"], caller)
+    for caller in (manage(booking["manage_token"]), THERAPIST, ADMIN):
+        assert service.get_booking(booking["id"], caller)["id"] == booking["id"]
+
+
+def test_attendance_only_once_started_and_only_by_the_clinic(service, uow, clock):
+    booking = service.create_booking(request())
+    with pytest.raises(InvalidState):
+        service.mark_attendance(booking["id"], THERAPIST, "attended")
+    clock.now = START
+    from clinic.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        service.mark_attendance(booking["id"], manage(booking["manage_token"]), "attended")
+    marked = service.mark_attendance(booking["id"], THERAPIST, "no_show")
+    assert (marked["status"], marked["sequence"]) == ("no_show", 1)
+    assert events(uow)[-1][0] == "attendance_marked"
+
+
+def test_reschedule_is_atomic(service, uow):
+    booking = service.create_booking(request(modality="in_person"))
+    service.create_booking(request(START + timedelta(hours=3), therapist="t1"))
+    with pytest.raises(SlotUnavailable):
+        service.reschedule_booking(booking["id"], manage(booking["manage_token"]),
+                                   iso(START + timedelta(hours=3)))
+    unchanged = service.get_booking(booking["id"], ADMIN)
+    assert (unchanged["start"], unchanged["sequence"]) == (iso(START), 0)
+    moved = service.reschedule_booking(booking["id"], manage(booking["manage_token"]),
+                                       iso(START + timedelta(hours=1)))
+    assert (moved["id"], moved["start"], moved["sequence"]) == (
+        booking["id"], iso(START + timedelta(hours=1)), 1)
+    assert moved["room"] == booking["room"]
+    kind, data = events(uow)[-1]
+    assert kind == "booking_rescheduled" and data["previous"]["start"] == iso(START)
+    # its old time is free again
+    assert service.create_booking(request())["status"] == "confirmed"
+
+
+def course_request(**extra):
+    return {"therapist_id": "t1", "session_type": "dit", "modality": "in_person",
+            "first_start": iso(START), "sessions": 16, "client": CLIENT, **extra}
+
+
+def test_a_course_conflicting_in_week_9_writes_nothing_and_lists_every_conflict(service, uow):
+    week9 = START + timedelta(weeks=8)
+    week12 = START + timedelta(weeks=11)
+    service.create_booking(request(week9 + timedelta(minutes=0), therapist="t1"))
+    service.availability.time_off.add(week12.date())
+    before = (count(uow, bookings), count(uow, outbox))
+    with pytest.raises(CourseConflict) as caught:
+        service.create_course(course_request(), "course-key")
+    assert caught.value.details["conflicts"] == [iso(week9), iso(week12)]
+    assert (count(uow, bookings), count(uow, outbox)) == before
+    assert count(uow, courses) == 0 and count(uow, idempotency_keys) == 0
+
+
+def test_a_course_books_numbered_sessions_and_cancels_what_has_not_started(service, uow, clock):
+    course = service.create_course(course_request(skip_weeks=["2027-03-10"]), "ck")
+    sessions = course["sessions"]
+    assert [s["number"] for s in sessions] == list(range(1, 17))
+    assert sessions[1]["start"] == iso(START + timedelta(weeks=2))  # week 2 skipped
+    assert (course["status"], course["completed"], course["remaining"]) == ("active", 0, 16)
+    assert service.create_course(course_request(skip_weeks=["2027-03-10"]), "ck")["id"] == \
+        course["id"]
+    assert [kind for kind, _ in events(uow)] == ["course_booked"]
+    assert len(events(uow)[0][1]["course"]["sessions"]) == 16
+
+    owner = manage(course["manage_token"])
+    third = sessions[2]["booking_id"]
+    moved = service.reschedule_booking(third, owner, iso(START + timedelta(weeks=3, hours=2)))
+    assert (moved["course_id"], moved["session_number"]) == (course["id"], 3)
+    assert service.get_booking(third, owner)["course_sessions"] == 16
+
+    clock.now = START + timedelta(weeks=4, hours=1)  # four sessions started
+    service.mark_attendance(sessions[0]["booking_id"], THERAPIST, "attended")
+    cancelled = service.cancel_course(course["id"], owner)
+    assert cancelled["status"] == "cancelled"
+    statuses = [s["status"] for s in cancelled["sessions"]]
+    assert statuses[:4] == ["attended", "confirmed", "confirmed", "confirmed"]
+    assert set(statuses[4:]) == {"cancelled"}
+    assert (cancelled["completed"], cancelled["remaining"]) == (4, 0)
+    kind, data = events(uow)[-1]
+    assert kind == "course_cancelled" and len(data["cancelled"]) == 12
+    with pytest.raises(InvalidState):
+        service.cancel_course(course["id"], owner)
+
+
+def test_therapist_lists_their_bookings_between_dates(service):
+    service.create_booking(request())
+    service.create_booking(request(START + timedelta(days=1)))
+    service.create_booking(request(therapist="t2"))
+    listed = service.list_therapist_bookings("t1", THERAPIST, "2027-03-02", "2027-03-02")
+    assert [b["start"] for b in listed] == [iso(START)]
+    with pytest.raises(Unauthorized):
+        service.list_therapist_bookings("t1", None, "2027-03-02", "2027-03-02")
