@@ -1,6 +1,23 @@
-"""Tables the notifications service owns."""
+"""Tables the notifications service owns.
 
-from sqlalchemy import MetaData
+``sessions``: what this service knows of each booked session (from booking events), so the timer
+can find due reminders and end-of-course notices from its own data. ``notifications``: the
+delivery log; one row per message, keyed by what it is for, its recipient and its channel, and
+written before anything is sent — the unique key is what makes each message go out once.
+"""
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase
 
 from clinic.events import processed_events_table
@@ -12,3 +29,43 @@ class Base(DeclarativeBase):
 
 metadata = Base.metadata
 processed_events = processed_events_table(metadata)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("booking_id", String(64), primary_key=True),
+    Column("course_id", String(64), nullable=True, index=True),
+    Column("therapist_id", String(64), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False, index=True),
+    Column("end", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("sequence", Integer, nullable=False),
+    # When the session got its current start, by our clock: a session booked or moved inside
+    # the reminder window gets no separate reminder.
+    Column("scheduled_at", DateTime(timezone=True), nullable=False),
+    Column("booking", JSON, nullable=False),  # the latest booking dict of the events
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    # purpose|recipient role|channel, e.g. "event:<id>|client|email", "reminder:<booking>@<start>"
+    Column("dedupe_key", String(255), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("recipient_role", String(16), nullable=False),
+    Column("recipient", String(320), nullable=True),  # the therapist's is resolved when sending
+    Column("booking_id", String(64), nullable=True, index=True),
+    Column("course_id", String(64), nullable=True, index=True),
+    Column("therapist_id", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),  # what the message is about, as of its event
+    Column("status", String(8), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Index("ix_notifications_due", "status", "next_attempt_at"),
+)

@@ -1,0 +1,41 @@
+"""Notifications (API.md): the delivery log of a booking or a course."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from gateway.auth import identify
+from gateway.entrypoints import api
+from gateway.schemas import Instant, Query
+
+
+class NotificationQuery(Query):
+    booking_id: str | None = Field(default=None, max_length=64)
+    course_id: str | None = Field(default=None, max_length=64)
+
+
+class Notification(BaseModel):
+    id: str
+    kind: Literal["confirmation", "cancellation", "reschedule", "reminder", "course_ending"]
+    channel: Literal["email", "sms"]
+    recipient: str
+    status: Literal["pending", "sent", "failed"]
+    attempts: int
+    created_at: Instant
+    sent_at: Instant | None = None
+    booking_id: str | None = None
+    course_id: str | None = None
+    last_error: str | None = None
+
+
+class NotificationsApi:
+    @api("GET", "/api/v1/notifications",
+         summary="Messages sent (or due) for a booking or course, with their delivery state.",
+         tag="notifications", query=NotificationQuery, reply=list[Notification],
+         access="therapist", errors=(401, 403, 404, 503))
+    def list_notifications(self, request, query: NotificationQuery):
+        caller = identify(request, self.config, self.availability)
+        return self.notifications.list_notifications(
+            caller.to_rpc(), booking_id=query.booking_id, course_id=query.course_id)
