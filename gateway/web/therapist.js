@@ -1,0 +1,288 @@
+// The therapist's page: the week as a grid, running courses, time off and the calendar feed.
+// The therapist token is kept in sessionStorage: this tab only, gone when it closes.
+
+import { ApiError, del, explain, get, post } from './api.js';
+import { courseMarks, legend } from './marks.js';
+import * as t from './time.js';
+import { $, MODALITY_SHORT, busy, h, initials, replace, say, show } from './ui.js';
+
+const STORE = 'clinic.therapist';
+const status = $('#status');
+const state = { id: null, token: null, therapist: null, zone: 'Europe/London', monday: null,
+  rooms: {}, schedule: null };
+
+const api = (path) => `/api/v1/therapists/${encodeURIComponent(state.id)}${path}`;
+
+async function start() {
+  try {
+    const [therapists, rooms] = await Promise.all([get('/api/v1/therapists'), get('/api/v1/rooms')]);
+    state.rooms = Object.fromEntries(rooms.map((r) => [r.id, r.name]));
+    replace($('#therapist-id'), therapists.map((th) => h('option', { value: th.id }, th.name)));
+    const saved = JSON.parse(sessionStorage.getItem(STORE) || 'null');
+    if (saved) await signIn(saved.id, saved.token);
+  } catch (error) {
+    say(status, explain(error), 'error');
+  }
+}
+
+$('#sign-in-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  await busy(form.querySelector('button'), () => signIn(form.elements.therapist.value,
+    form.elements.token.value.trim()));
+});
+
+async function signIn(id, token) {
+  state.id = id;
+  state.token = token;
+  try {
+    state.therapist = await get(api(''));
+    state.zone = state.therapist.timezone || t.clinicZone();
+    state.schedule = await get(api('/schedule'));
+    state.monday = t.mondayOf(t.todayKey(state.zone));
+    await loadWeek(); // proves the token: 401/403 land in the catch below
+  } catch (error) {
+    sessionStorage.removeItem(STORE);
+    say(status, error instanceof ApiError && [401, 403].includes(error.status)
+      ? 'That token is not valid for this therapist.' : explain(error), 'error');
+    $('#therapist-token').focus();
+    return;
+  }
+  sessionStorage.setItem(STORE, JSON.stringify({ id, token }));
+  $('#therapist-token').value = '';
+  $('#title').textContent = `${state.therapist.name}: your week`;
+  show($('#sign-in'), false);
+  show($('#workspace'));
+  say(status, '');
+  $('#week-heading').focus();
+  await Promise.all([loadCourses(), loadTimeOff(), loadFeed()]);
+}
+
+$('#sign-out').addEventListener('click', () => {
+  sessionStorage.removeItem(STORE);
+  window.location.reload();
+});
+
+// --- the week grid -------------------------------------------------------------------------------------
+
+const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+function hourOf(hhmm) {
+  return Number(hhmm.slice(0, 2));
+}
+
+async function loadWeek() {
+  const sunday = t.addDays(state.monday, 6);
+  const bookings = await get(api('/bookings'), { token: state.token,
+    query: { from: state.monday, to: sunday, tz: state.zone } });
+  $('#week-heading').textContent = `Week of ${t.keyLongLabel(state.monday)}`;
+  $('#week-heading').setAttribute('tabindex', '-1');
+  $('#week-of').value = state.monday;
+  $('#week-zone').textContent = `Times in ${t.placeName(state.zone)} time (${state.zone}). ${plural(bookings.filter((b) => b.status !== 'cancelled').length, 'session')} this week.`;
+  renderGrid(bookings);
+}
+
+function renderGrid(bookings) {
+  const days = Array.from({ length: 7 }, (_, i) => t.addDays(state.monday, i));
+  const rules = (state.schedule && state.schedule.weekly) || [];
+  let first = Math.min(8, ...rules.map((r) => hourOf(r.start)));
+  let last = Math.max(18, ...rules.map((r) => hourOf(r.end) + (r.end.endsWith(':00') ? 0 : 1)));
+  const cells = new Map();
+  for (const booking of bookings) {
+    const hour = Number(t.time(booking.start, state.zone).slice(0, 2));
+    first = Math.min(first, hour);
+    last = Math.max(last, hour + 1);
+    const key = `${t.dateKey(booking.start, state.zone)}|${hour}`;
+    if (!cells.has(key)) cells.set(key, []);
+    cells.get(key).push(booking);
+  }
+  const today = t.todayKey(state.zone);
+  const head = h('tr', {}, h('th', { scope: 'col', class: 'hour' }, h('span', { class: 'visually-hidden' }, 'Time')),
+    days.map((key) => h('th', { scope: 'col', class: key === today ? 'today' : null }, t.keyLabel(key))));
+  const rows = [];
+  for (let hour = first; hour < last; hour += 1) {
+    const label = `${String(hour).padStart(2, '0')}:00`;
+    rows.push(h('tr', {}, h('th', { scope: 'row', class: 'hour' }, label),
+      days.map((key) => h('td', { class: key === today ? 'today' : null },
+        (cells.get(`${key}|${hour}`) || []).map(sessionCard)))));
+  }
+  replace($('#grid-box'), h('table', { class: 'week-grid' },
+    h('caption', { class: 'visually-hidden' }, `Sessions in the week of ${t.keyLongLabel(state.monday)}`),
+    h('thead', {}, head), h('tbody', {}, rows)));
+}
+
+function sessionCard(booking) {
+  const parts = [MODALITY_SHORT[booking.modality]];
+  if (booking.room) parts.push(state.rooms[booking.room] || booking.room);
+  const position = booking.session_number && booking.course_sessions
+    ? `${booking.session_number}/${booking.course_sessions}` : null;
+  const words = booking.status === 'cancelled' ? 'cancelled' : booking.status === 'no_show' ? 'missed' : null;
+  return h('div', { class: `session-card ${booking.modality} ${booking.status}`, 'data-booking': booking.id },
+    h('span', { class: 'card-time' }, `${t.time(booking.start, state.zone)}–${t.time(booking.end, state.zone)}`),
+    h('strong', { class: 'client', title: 'Client initials' }, initials(booking.client && booking.client.name)),
+    h('span', { class: 'card-meta' }, parts.join(' · ')),
+    position ? h('span', { class: 'course-position', title: 'Session of the course' }, position) : null,
+    words ? h('span', { class: 'card-status' }, words) : null);
+}
+
+async function changeWeek(monday) {
+  state.monday = monday;
+  try {
+    await loadWeek();
+  } catch (error) {
+    say(status, explain(error), 'error');
+  }
+}
+
+$('#prev-week').addEventListener('click', () => changeWeek(t.addDays(state.monday, -7)));
+$('#next-week').addEventListener('click', () => changeWeek(t.addDays(state.monday, 7)));
+$('#this-week').addEventListener('click', () => changeWeek(t.mondayOf(t.todayKey(state.zone))));
+$('#week-of').addEventListener('change', (event) => {
+  if (event.target.value) changeWeek(t.mondayOf(event.target.value));
+});
+
+// --- running courses -------------------------------------------------------------------------------------
+
+async function loadCourses() {
+  const box = $('#course-list');
+  try {
+    const today = t.todayKey(state.zone);
+    const bookings = await get(api('/bookings'), { token: state.token,
+      query: { from: t.addDays(today, -120), to: t.addDays(today, 400), tz: state.zone } });
+    const running = new Set(bookings.filter((b) => b.course_id && b.status === 'confirmed'
+      && new Date(b.end) > Date.now()).map((b) => b.course_id));
+    const courses = await Promise.all([...running].map((id) =>
+      get(`/api/v1/courses/${encodeURIComponent(id)}`, { token: state.token })));
+    const active = courses.filter((c) => c.status === 'active')
+      .sort((a, b) => new Date(a.first_start) - new Date(b.first_start));
+    if (!active.length) {
+      replace(box, h('p', { class: 'empty' }, 'No course is running.'));
+      return;
+    }
+    replace(box, legend(), h('ul', { class: 'course-cards' }, active.map(courseCard)));
+  } catch (error) {
+    replace(box, h('p', { class: 'error' }, explain(error)));
+  }
+}
+
+function courseCard(course) {
+  const who = initials(course.client && course.client.name);
+  const count = course.sessions.length;
+  const next = course.sessions.find((s) => s.status === 'confirmed' && new Date(s.end) > Date.now());
+  const weekday = new Intl.DateTimeFormat('en-GB', { weekday: 'long', timeZone: state.zone })
+    .format(new Date(course.first_start));
+  return h('li', { class: 'course-card', 'data-course': course.id },
+    h('p', {}, h('strong', {}, who), ` · ${MODALITY_SHORT[course.modality]} · ${weekday}s at ${t.time(course.first_start, state.zone)}`),
+    h('p', { class: 'muted' }, next ? `Next: session ${next.number} of ${count}, ${t.dateTime(next.start, state.zone)}` : 'No session to come'),
+    courseMarks(course.sessions, `Course of ${who}: ${count} sessions`));
+}
+
+// --- time off ------------------------------------------------------------------------------------------
+
+async function loadTimeOff() {
+  $('#off-zone').textContent = `(your time, ${t.browserZone()})`;
+  try {
+    const items = await get(api('/time-off'), { token: state.token });
+    replace($('#time-off-list'), items.length ? items.map((item) => h('li', {},
+      `${t.dateTime(item.start, state.zone)} – ${t.dateTime(item.end, state.zone)}${item.reason ? ` (${item.reason})` : ''} `,
+      h('button', { type: 'button', class: 'link', 'aria-label': `Remove time off from ${t.dateTime(item.start, state.zone)}`,
+        onclick: (event) => busy(event.currentTarget, () => removeTimeOff(item)) }, 'remove')))
+      : [h('li', { class: 'empty' }, 'No time off booked.')]);
+  } catch (error) {
+    say(status, explain(error), 'error');
+  }
+}
+
+async function removeTimeOff(item) {
+  try {
+    await del(api(`/time-off/${encodeURIComponent(item.id)}`), { token: state.token });
+    say(status, 'Time off removed.', 'success');
+    await loadTimeOff();
+  } catch (error) {
+    say(status, explain(error), 'error');
+  }
+}
+
+$('#time-off-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const form = event.currentTarget;
+  const start = new Date(form.elements.start.value);
+  const end = new Date(form.elements.end.value);
+  if (!(end > start)) {
+    say(status, 'The end of the time off must be after its start.', 'error');
+    form.elements.end.focus();
+    return;
+  }
+  const body = { start: start.toISOString(), end: end.toISOString() };
+  if (form.elements.reason.value.trim()) body.reason = form.elements.reason.value.trim();
+  await busy(form.querySelector('button'), async () => {
+    try {
+      await post(api('/time-off'), body, { token: state.token });
+      form.reset();
+      say(status, 'Time off added; clients can no longer book those hours.', 'success');
+      await loadTimeOff();
+    } catch (error) {
+      say(status, explain(error), 'error');
+    }
+  });
+});
+
+// --- calendar feed ---------------------------------------------------------------------------------------
+
+// The feed is offered only when this gateway has it: its own OpenAPI document says so (asking
+// the feed route blindly would log a 404 in the console where it does not exist yet).
+async function feedOffered() {
+  const doc = await get('/openapi.json');
+  return Object.keys(doc.paths || {}).some((path) => /^\/api\/v1\/therapists\/\{[^}]+\}\/calendar-feed$/.test(path));
+}
+
+async function loadFeed() {
+  const box = $('#feed-body');
+  try {
+    if (!(await feedOffered())) {
+      replace(box, h('p', { class: 'note' }, 'Calendar feeds are not available yet.'));
+      return;
+    }
+    const feed = await get(api('/calendar-feed'), { token: state.token });
+    renderFeed(feed.url);
+  } catch (error) {
+    const missing = error instanceof ApiError && [404, 405].includes(error.status);
+    replace(box, h('p', { class: 'note' }, missing
+      ? 'Calendar feeds are not available yet.' : explain(error)));
+  }
+}
+
+function renderFeed(url) {
+  const input = h('input', { id: 'feed-url', type: 'text', readonly: true, value: url });
+  replace($('#feed-body'),
+    h('p', {}, 'Subscribe to this address in your calendar app. Anyone with it can see your sessions (initials only), so keep it private.'),
+    h('div', { class: 'field' }, h('label', { for: 'feed-url' }, 'Feed address'), input),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', onclick: () => copyFeed(input) }, 'Copy address'),
+      h('button', { type: 'button', class: 'danger', onclick: (event) => busy(event.currentTarget, rotateFeed) },
+        'Make a new address')),
+    h('p', { class: 'note' }, 'A new address stops the old one working at once.'));
+}
+
+async function copyFeed(input) {
+  try {
+    await navigator.clipboard.writeText(input.value);
+    say(status, 'Feed address copied.', 'success');
+  } catch {
+    input.select();
+    say(status, 'Press Ctrl+C (or ⌘C) to copy the selected address.', 'info');
+  }
+}
+
+async function rotateFeed() {
+  if (!window.confirm('Make a new feed address? The old one stops working at once.')) return;
+  try {
+    const feed = await post(api('/calendar-feed/rotate'), {}, { token: state.token });
+    renderFeed(feed.url);
+    say(status, 'New feed address made; update it in your calendar app.', 'success');
+  } catch (error) {
+    say(status, explain(error), 'error');
+  }
+}
+
+start();
