@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,6 +150,12 @@ def raise_payload_too_large() -> None:
 class ApiServer(WebServer):
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
+
+    def get_wsgi_server(self, sock, wsgi_app, *args, **kwargs):
+        # eventlet writes a large reply as headers, then body; with Nagle on, the body waits
+        # ~40 ms for the client's delayed ACK. Accepted sockets inherit this from the listener.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return super().get_wsgi_server(sock, wsgi_app, *args, **kwargs)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,20 @@ class _Schemas:
         return schema
 
 
+def _statuses_every_such_route_may_give(route: Route) -> set[int]:
+    """Failures the gateway itself produces around a route, whatever the route does."""
+    statuses = set()
+    if route.access != "public":
+        statuses |= {401, 403}
+    if route.method in ("POST", "PUT"):
+        statuses.add(413)
+    if route.method == "POST":
+        statuses.add(429)
+    if route.tag != "operations" or route.path == "/ready":
+        statuses.add(503)  # a backend service did not answer in time
+    return statuses
+
+
 def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in re.findall(r"{(\w+)}", route.path)]
@@ -58,7 +72,7 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
         reply["content"] = {route.content_type: {"schema": schemas.of(route.reply)}}
     responses: dict[str, Any] = {str(route.status): reply}
     error_ref = schemas.of(ErrorBody)
-    for status in sorted({400, *route.errors}):
+    for status in sorted({400, *route.errors, *_statuses_every_such_route_may_give(route)}):
         responses[str(status)] = {"description": _ERROR_TEXT.get(status, "Error"),
                                   "content": {"application/json": {"schema": error_ref}}}
     operation["responses"] = responses

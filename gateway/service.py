@@ -4,11 +4,16 @@ The routes live in ``gateway/api/``, one class per section of API.md; this class
 and declares what they share.
 """
 
+from gateway.api.booking import BookingApi
+from gateway.api.catalogue import CatalogueApi
+from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
+from gateway.api.pages import PagesApi
 from gateway.dependencies import Config, ServiceRpc
 
 
-class GatewayService(OperationsApi):
+class GatewayService(OperationsApi, CatalogueApi, BookingApi, NotificationsApi,
+                     PagesApi):
     name = "gateway"
 
     config = Config()

@@ -230,3 +230,10 @@ def clinic_factory(vhosts, tmp_path_factory) -> Iterator[Callable[..., RunningCl
         system.stop()
         databases.drop_all()
 
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API leaves its asyncio loop registered as running
+    in the process's one OS thread (eventlet's threads are green), and any later asyncio user,
+    such as the aiosmtpd server of the notification tests, could not start its own loop."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -1,0 +1,130 @@
+"""The therapist's iCal feed: what it shows, and how it is cached and served conditionally.
+
+Privacy: a feed URL ends up in calendar apps and their sync servers, so it shows only the
+session type, the course position ("5/16"), modality and room, and the client's initials. The
+booking service's feed RPC never returns contact details or notes, so they cannot leak here.
+
+Calendar apps poll the feed every few minutes; building it with icalendar costs ~0.2 ms an event,
+so the serialized feed is cached per therapist and dropped when a booking event names that
+therapist. A time-to-live bounds the staleness should an event ever be missed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
+
+from icalendar import vDuration
+
+from clinic import ical
+
+REFRESH_INTERVAL = timedelta(minutes=15)
+CACHE_TTL_SECONDS = 300.0
+MODALITY_LABEL = {"in_person": "In person", "video": "Video call", "phone": "Phone call"}
+
+
+def session_summary(session: Mapping[str, Any], session_type_names: Mapping[str, str]) -> str:
+    name = session_type_names.get(session["session_type"], session["session_type"])
+    if session.get("course_id") and session.get("session_number"):
+        name += f" {session['session_number']}/{session['course_sessions']}"
+    return f"{name} · {session['client_initials']}"
+
+
+def session_location(session: Mapping[str, Any], room_names: Mapping[str, str]) -> str:
+    if session["modality"] == "in_person" and session.get("room"):
+        return room_names.get(session["room"], session["room"])
+    return MODALITY_LABEL[session["modality"]]
+
+
+def build_feed(therapist: Mapping[str, Any], sessions: list[Mapping[str, Any]],
+               session_type_names: Mapping[str, str], room_names: Mapping[str, str]) -> bytes:
+    """The VCALENDAR of a therapist's sessions; the same input always gives the same bytes."""
+    events = [
+        ical.booking_event(
+            session,
+            summary=session_summary(session, session_type_names),
+            timezone=therapist["timezone"],
+            dtstamp=ical.instant(session["updated_at"]).astimezone(UTC),
+            description=MODALITY_LABEL[session["modality"]],
+            location=session_location(session, room_names),
+        )
+        for session in sessions
+    ]
+    calendar = ical.calendar(events, method="PUBLISH", name=f"{therapist['name']}: sessions")
+    calendar.add("x-wr-timezone", therapist["timezone"])
+    calendar.add("refresh-interval", vDuration(REFRESH_INTERVAL),
+                 parameters={"VALUE": "DURATION"})
+    calendar.add("x-published-ttl", vDuration(REFRESH_INTERVAL))
+    return calendar.to_ical()
+
+
+@dataclass(frozen=True)
+class CachedFeed:
+    body: bytes
+    etag: str
+    last_modified: datetime
+    stored_at: float
+
+
+class FeedCache:
+    """Serialized feeds per therapist, until a booking event or the time-to-live drops them."""
+
+    def __init__(self, ttl_seconds: float = CACHE_TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl_seconds
+        self.clock = clock
+        self._feeds: dict[str, CachedFeed] = {}
+        self._last_seen: dict[str, tuple[str, datetime]] = {}  # etag, last_modified
+        self._lock = threading.Lock()
+
+    def get(self, therapist_id: str) -> CachedFeed | None:
+        feed = self._feeds.get(therapist_id)
+        if feed is None or self.clock() - feed.stored_at > self.ttl:
+            return None
+        return feed
+
+    def put(self, therapist_id: str, body: bytes, now: datetime) -> CachedFeed:
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        with self._lock:
+            seen = self._last_seen.get(therapist_id)
+            # An unchanged feed keeps its Last-Modified, so If-Modified-Since keeps working.
+            modified = seen[1] if seen and seen[0] == etag else now.replace(microsecond=0)
+            feed = CachedFeed(body, etag, modified, self.clock())
+            self._feeds[therapist_id] = feed
+            self._last_seen[therapist_id] = (etag, modified)
+        return feed
+
+    def invalidate(self, therapist_id: str) -> None:
+        self._feeds.pop(therapist_id, None)
+
+    def clear(self) -> None:
+        self._feeds.clear()
+
+
+def not_modified(headers: Mapping[str, str], feed: CachedFeed) -> bool:
+    """RFC 9110: If-None-Match decides when present; otherwise If-Modified-Since."""
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        return "*" in tags or feed.etag in tags
+    if_modified_since = headers.get("If-Modified-Since")
+    if if_modified_since:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            return False
+        return feed.last_modified <= since
+    return False
+
+
+def validator_headers(feed: CachedFeed) -> dict[str, str]:
+    return {"ETag": feed.etag, "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
+            "Cache-Control": "private, max-age=0, must-revalidate"}

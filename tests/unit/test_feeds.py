@@ -1,0 +1,98 @@
+"""The therapist's feed, built and cached without a broker."""
+
+from datetime import UTC, datetime
+
+from icalendar import Calendar
+
+from clinic.ical import client_initials, event_uid
+from gateway.feeds import FeedCache, build_feed, not_modified, validator_headers
+
+THERAPIST = {"id": "zoe", "name": "Zoë Łukasiewicz-Ørsted", "timezone": "Europe/London"}
+TYPES = {"dit-session": "DIT session", "dit-assessment": "DIT assessment"}
+ROOMS = {"garden": "Garden room — ground floor, Éloïse wing, past the café on the left"}
+
+
+def session(**changes):
+    base = {
+        "id": "b1", "status": "confirmed", "session_type": "dit-session", "modality": "in_person",
+        "room": "garden", "start": "2026-12-01T10:00:00+00:00", "end": "2026-12-01T10:50:00+00:00",
+        "course_id": "c1", "session_number": 5, "course_sessions": 16, "sequence": 2,
+        "client_initials": client_initials("Ana-Sofía Núñez"),
+        "updated_at": "2026-11-20T09:00:00+00:00",
+    }
+    return {**base, **changes}
+
+
+def test_feed_shows_what_a_therapist_needs_and_nothing_private():
+    sessions = [
+        session(),
+        session(id="b2", status="cancelled", course_id=None, session_number=None,
+                modality="video", room=None, start="2026-07-07T09:00:00+00:00",
+                end="2026-07-07T09:50:00+00:00", sequence=3),
+    ]
+    body = build_feed(THERAPIST, sessions, TYPES, ROOMS)
+    calendar = Calendar.from_ical(body)
+    events = {str(e["UID"]): e for e in calendar.walk("VEVENT")}
+    course_session = events[event_uid("b1")]
+    assert str(course_session["SUMMARY"]) == "DIT session 5/16 · A.S.N."
+    assert int(course_session["SEQUENCE"]) == 2
+    assert course_session["DTSTART"].params["TZID"] == "Europe/London"
+    assert course_session.decoded("DTSTART") == datetime(2026, 12, 1, 10, tzinfo=UTC)
+    assert str(course_session["LOCATION"]).startswith("Garden room")
+    cancelled = events[event_uid("b2")]
+    assert str(cancelled["STATUS"]) == "CANCELLED"
+    assert str(cancelled["SUMMARY"]) == "DIT session · A.S.N."
+    assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["Europe/London"]
+    assert "REFRESH-INTERVAL;VALUE=DURATION:PT15M" in body.decode()
+    assert "X-PUBLISHED-TTL:PT15M" in body.decode()
+    assert "Núñez" not in body.decode() and "@" not in body.decode().replace("@clinic", "")
+
+
+def test_lines_fold_at_75_octets_without_splitting_a_character():
+    body = build_feed(THERAPIST, [session()], TYPES, ROOMS)
+    lines = body.split(b"\r\n")
+    assert any(line.startswith(b" ") for line in lines)  # something was long enough to fold
+    for line in lines:
+        assert len(line) <= 75
+        line.decode("utf-8")  # a folded line never ends inside a multi-byte character
+
+
+def test_the_same_sessions_give_the_same_bytes():
+    assert build_feed(THERAPIST, [session()], TYPES, ROOMS) == \
+        build_feed(THERAPIST, [session()], TYPES, ROOMS)
+
+
+def test_cache_drops_a_feed_on_invalidation_or_after_its_ttl():
+    now = [0.0]
+    cache = FeedCache(ttl_seconds=300, clock=lambda: now[0])
+    first = cache.put("zoe", b"BEGIN:VCALENDAR", datetime(2026, 11, 26, 12, tzinfo=UTC))
+    assert cache.get("zoe") == first
+    cache.invalidate("zoe")
+    assert cache.get("zoe") is None
+    again = cache.put("zoe", b"BEGIN:VCALENDAR", datetime(2026, 11, 26, 13, tzinfo=UTC))
+    assert again.etag == first.etag
+    assert again.last_modified == first.last_modified  # unchanged body, unchanged date
+    now[0] = 301
+    assert cache.get("zoe") is None
+    changed = cache.put("zoe", b"BEGIN:VCALENDAR\r\nX", datetime(2026, 11, 26, 14, tzinfo=UTC))
+    assert changed.etag != first.etag and changed.last_modified > first.last_modified
+
+
+def test_conditional_requests():
+    cache = FeedCache()
+    feed = cache.put("zoe", b"feed", datetime(2026, 11, 26, 12, tzinfo=UTC))
+    headers = validator_headers(feed)
+    assert not_modified({"If-None-Match": feed.etag}, feed)
+    assert not_modified({"If-None-Match": f'"other", W/{feed.etag}'}, feed)
+    assert not not_modified({"If-None-Match": '"other"'}, feed)
+    assert not_modified({"If-Modified-Since": headers["Last-Modified"]}, feed)
+    assert not not_modified({"If-Modified-Since": "Wed, 25 Nov 2026 12:00:00 GMT"}, feed)
+    # If-None-Match wins over If-Modified-Since
+    assert not not_modified({"If-None-Match": '"other"',
+                             "If-Modified-Since": headers["Last-Modified"]}, feed)
+    assert not not_modified({"If-Modified-Since": "not a date"}, feed)
+
+
+def test_client_initials():
+    assert client_initials("Jane van Dijk-Ng") == "J.v.D.N."
+    assert client_initials("  ") == "?"
