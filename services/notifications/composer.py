@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from string import Template
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clinic.ical import instant
@@ -136,8 +137,10 @@ def local_date(moment: datetime | str, tz: ZoneInfo) -> str:
     return f"{local:%A} {local.day} {local:%B %Y}"
 
 
-def manage_url(base_url: str, token: str) -> str:
-    return f"{base_url.rstrip('/')}/manage?token={token}"
+def manage_url(base_url: str, token: str, scope: str, ident: str) -> str:
+    """The client's manage page; it names the booking or course the token opens."""
+    query = urlencode({"token": token, scope: ident})
+    return f"{base_url.rstrip('/')}/manage?{query}"
 
 
 def _when(booking: dict[str, Any], tz: ZoneInfo, clinic_tz: ZoneInfo) -> str:

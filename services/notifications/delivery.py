@@ -129,7 +129,8 @@ def send_one(item: ledger.Claimed, settings: NotificationSettings, post: mailer.
         scope, ident = (("course", item.course_id) if item.course_id
                         else ("booking", item.booking_id))
         token = _optional(lambda: directory.manage_token(scope, ident), needed=not last_try)
-        link = composer.manage_url(settings.public_base_url, token) if token else None
+        link = (composer.manage_url(settings.public_base_url, token, scope, ident)
+                if token else None)
 
     letter = composer.compose(item.kind, item.recipient_role, item.payload, head,
                               therapist_name=therapist_name, manage_link=link)

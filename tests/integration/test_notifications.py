@@ -9,6 +9,7 @@ package and its invitation with icalendar.
 from __future__ import annotations
 
 import email
+import urllib.parse
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from email import policy
@@ -134,7 +135,10 @@ def test_confirm_reschedule_cancel_and_a_course_reach_the_mail_server(runner_fac
         assert calendar_of(to_therapist)[0] == "REQUEST"
         text = confirmation.get_body(("plain",)).get_content()
         assert "Jo Marsh" in text and "By video" in text and booking["video_url"] in text
-        token = text.split("https://clinic.example/manage?token=")[1].split()[0]
+        link = text.split("https://clinic.example/manage?")[1].split()[0]
+        query = urllib.parse.parse_qs(link)
+        assert query["booking"] == [booking["id"]]  # the page knows what to open
+        token = query["token"][0]
         manage = Caller(kind="manage", token=token).to_rpc()
         assert cluster.booking.get_booking(booking["id"], manage)["id"] == booking["id"]
         assert "jo@clinic.example" not in confirmation.as_string()  # not the therapist's address

@@ -277,3 +277,8 @@ def test_ending_phase_begins_when_the_session_before_the_last_n_has_ended():
     sessions[14] = known(sessions[14].start, scheduled_at=booked, status="cancelled", number=15)
     assert schedule.ending_phase_starts(sessions, 3) == sessions[11].end
     assert schedule.ending_phase_starts(sessions[:3], 3) is None  # all of it is the ending
+
+
+def test_manage_link_names_what_the_token_opens():
+    assert composer.manage_url("https://clinic.example/", "mng_a-b_c", "course", "c1") == \
+        "https://clinic.example/manage?token=mng_a-b_c&course=c1"
