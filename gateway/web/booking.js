@@ -3,7 +3,7 @@
 import { ApiError, explain, get, newKey, post } from './api.js';
 import { calendarText, offerDownload } from './ics.js';
 import * as t from './time.js';
-import { $, MODALITY, busy, focusHeading, h, replace, say, show } from './ui.js';
+import { $, MODALITY, busy, focusHeading, h, renderSlotDays, replace, say, show } from './ui.js';
 
 const COURSE_SESSIONS = 16;
 const zone = t.browserZone();
@@ -133,29 +133,12 @@ async function loadSlots(jumpToFirst = false) {
     const slots = await fetchSlots(state.weekFrom, to);
     $('#week-label').textContent = `${t.keyLabel(state.weekFrom)} – ${t.keyLabel(to)}`;
     $('#prev-week').disabled = state.weekFrom <= t.todayKey(zone);
-    renderSlots(box, slots, (slot) => holdSlot(slot));
+    renderSlotDays(box, slots, zone, (slot) => slotButton(slot, (chosen) => holdSlot(chosen)));
   } catch (error) {
     say(status, explain(error), 'error');
   } finally {
     box.removeAttribute('aria-busy');
   }
-}
-
-function renderSlots(box, slots, onChoose) {
-  if (!slots.length) {
-    replace(box, h('p', { class: 'empty' }, 'No free times in these days. Try later dates.'));
-    return;
-  }
-  const byDay = new Map();
-  for (const slot of slots) {
-    const key = t.dateKey(slot.start, zone);
-    if (!byDay.has(key)) byDay.set(key, []);
-    byDay.get(key).push(slot);
-  }
-  replace(box, [...byDay].map(([key, daySlots]) => h('div', { class: 'day' },
-    h('h3', {}, t.keyLongLabel(key)),
-    h('ul', { class: 'slot-list' }, daySlots.map((slot) => h('li', {},
-      slotButton(slot, onChoose)))))));
 }
 
 function slotButton(slot, onChoose) {

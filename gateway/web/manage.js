@@ -4,7 +4,7 @@
 import { ApiError, explain, get, post } from './api.js';
 import { courseMarks, legend, sessionState } from './marks.js';
 import * as t from './time.js';
-import { $, MODALITY, busy, focusHeading, h, replace, say, show } from './ui.js';
+import { $, MODALITY, busy, focusHeading, h, renderSlotDays, replace, say, show } from './ui.js';
 
 const zone = t.browserZone();
 const params = new URLSearchParams(window.location.search);
@@ -216,7 +216,7 @@ async function loadMoveSlots() {
     const slots = await fetchSlots(state.weekFrom, to);
     $('#week-label').textContent = `${t.keyLabel(state.weekFrom)} – ${t.keyLabel(to)}`;
     $('#prev-week').disabled = state.weekFrom <= t.todayKey(zone);
-    renderSlots(box, slots);
+    renderSlotDays(box, slots, zone, slotButton);
   } catch (error) {
     say(status, explain(error), 'error');
   } finally {
@@ -229,22 +229,6 @@ function slotButton(slot, long = false) {
     'aria-pressed': state.pendingStart === slot.start ? 'true' : 'false',
     onclick: () => pickNewTime(slot) },
   long ? t.dateTimeWithClinic(slot.start, zone) : t.timeWithClinic(slot.start, zone));
-}
-
-function renderSlots(box, slots) {
-  if (!slots.length) {
-    replace(box, h('p', { class: 'empty' }, 'No free times in these days. Try later dates.'));
-    return;
-  }
-  const byDay = new Map();
-  for (const slot of slots) {
-    const key = t.dateKey(slot.start, zone);
-    if (!byDay.has(key)) byDay.set(key, []);
-    byDay.get(key).push(slot);
-  }
-  replace(box, [...byDay].map(([key, daySlots]) => h('div', { class: 'day' },
-    h('h3', {}, t.keyLongLabel(key)),
-    h('ul', { class: 'slot-list' }, daySlots.map((slot) => h('li', {}, slotButton(slot)))))));
 }
 
 $('#prev-week').addEventListener('click', () => {

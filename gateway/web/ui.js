@@ -1,3 +1,5 @@
+import * as t from './time.js';
+
 // Small DOM helpers shared by the pages.
 
 export function h(tag, attributes = {}, ...children) {
@@ -59,4 +61,21 @@ export async function busy(button, work) {
     button.disabled = false;
     button.removeAttribute('aria-busy');
   }
+}
+
+/** Free times grouped by day in `zone`; `button(slot)` makes each time's button. */
+export function renderSlotDays(box, slots, zone, button) {
+  if (!slots.length) {
+    replace(box, h('p', { class: 'empty' }, 'No free times in these days. Try later dates.'));
+    return;
+  }
+  const byDay = new Map();
+  for (const slot of slots) {
+    const key = t.dateKey(slot.start, zone);
+    if (!byDay.has(key)) byDay.set(key, []);
+    byDay.get(key).push(slot);
+  }
+  replace(box, [...byDay].map(([key, daySlots]) => h('div', { class: 'day' },
+    h('h3', {}, t.keyLongLabel(key)),
+    h('ul', { class: 'slot-list' }, daySlots.map((slot) => h('li', {}, button(slot)))))));
 }
