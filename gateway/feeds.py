@@ -128,3 +128,23 @@ def not_modified(headers: Mapping[str, str], feed: CachedFeed) -> bool:
 def validator_headers(feed: CachedFeed) -> dict[str, str]:
     return {"ETag": feed.etag, "Last-Modified": format_datetime(feed.last_modified, usegmt=True),
             "Cache-Control": "private, max-age=0, must-revalidate"}
+
+
+def client_calendar(sessions: list[Mapping[str, Any]], *, therapist_name: str, timezone: str,
+                    session_type_names: Mapping[str, str], room_names: Mapping[str, str],
+                    now: datetime) -> bytes:
+    """A client's own calendar file: their booking, or every session of their course.
+
+    The same UIDs and SEQUENCEs as the emailed invitations, so a calendar app that has both
+    sees one event per session; cancelled sessions stay, marked CANCELLED.
+    """
+    events = []
+    for session in sessions:
+        summary = session_type_names.get(session["session_type"], session["session_type"])
+        if session.get("course_sessions") and session.get("session_number"):
+            summary += f" {session['session_number']}/{session['course_sessions']}"
+        events.append(ical.booking_event(
+            session, summary=f"{summary} with {therapist_name}", timezone=timezone,
+            dtstamp=now, description=MODALITY_LABEL[session["modality"]],
+            location=session_location(session, room_names), url=session.get("video_url")))
+    return ical.calendar(events, method="PUBLISH", name="My sessions").to_ical()

@@ -5,6 +5,7 @@ and declares what they share.
 """
 
 from gateway.api.booking import BookingApi
+from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
@@ -12,7 +13,7 @@ from gateway.api.pages import PagesApi
 from gateway.dependencies import Config, ServiceRpc
 
 
-class GatewayService(OperationsApi, CatalogueApi, BookingApi, NotificationsApi,
+class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
                      PagesApi):
     name = "gateway"
 

@@ -121,6 +121,7 @@ class CourseSession(Body):
     status: str
     room: str | None = None
     video_url: str | None = None
+    sequence: int = Field(description="Grows with each change; the SEQUENCE of its VEVENT.")
 
 
 class Course(Body):

@@ -185,7 +185,8 @@ def course_answer(course: Mapping[str, Any], sessions: list[Mapping[str, Any]], 
     completed, remaining = course_counts(sessions, now)
     view["sessions"] = [
         {"number": s["session_number"], "booking_id": s["id"], "start": s["start"],
-         "end": s["end"], "status": s["status"], "room": s["room"], "video_url": s["video_url"]}
+         "end": s["end"], "status": s["status"], "room": s["room"], "video_url": s["video_url"],
+         "sequence": s["sequence"]}
         for s in view["sessions"]
     ]
     view.update(completed=completed, remaining=remaining, session_count=course["session_count"],

@@ -8,6 +8,7 @@ METHOD:CANCEL.
 
 from __future__ import annotations
 
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 
 import eventlet
@@ -90,7 +91,9 @@ def test_booking_mail_log_reminder_and_cancellation(setting, smtp):
     text = to_client.get_body(("plain",)).get_content()
     link = next(word for word in text.split() if "/manage?token=" in word)
     assert link.startswith(clinic.base_url + "/manage?token=")
-    token = link.split("token=")[1]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)
+    assert query["booking"] == [booking["id"]]  # the manage page knows what to open
+    token = query["token"][0]
     mine = requests.get(clinic.url(f"/api/v1/bookings/{booking['id']}"), params={"token": token})
     assert mine.status_code == 200 and mine.json()["id"] == booking["id"]
     assert len(smtp.to("jo@clinic.example")) == 1
