@@ -73,9 +73,10 @@ class ClientOut(Body):
     timezone: str | None = None
 
 
-class Hold(Body):
+class ClaimedTime(Body):
+    """What a hold and a booking both say (services/booking/policy.py ``claimed_time``)."""
+
     id: str
-    status: str
     therapist_id: str
     session_type: str
     modality: Modality
@@ -83,20 +84,16 @@ class Hold(Body):
     end: str
     blocked_end: str
     room: str | None = None
+
+
+class Hold(ClaimedTime):
+    status: str
     expires_at: str
     manage_token: str | None = None
 
 
-class Booking(Body):
-    id: str
+class Booking(ClaimedTime):
     status: Literal["confirmed", "cancelled", "attended", "no_show"]
-    therapist_id: str
-    session_type: str
-    modality: Modality
-    start: str
-    end: str
-    blocked_end: str
-    room: str | None = None
     video_url: str | None = None
     course_id: str | None = None
     session_number: int | None = None

@@ -103,11 +103,10 @@ def client_of(row: Mapping[str, Any]) -> dict[str, Any]:
             "phone": row["client_phone"], "timezone": row["client_timezone"]}
 
 
-def booking_view(row: Mapping[str, Any], video_base: str = "") -> dict[str, Any]:
-    """A booking as the event contract (COMMON.md) describes it."""
+def claimed_time(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a hold and a booking both say: whose time, which session, when, where."""
     return {
         "id": row["id"],
-        "status": row["status"],
         "therapist_id": row["therapist_id"],
         "session_type": row["session_type"],
         "modality": row["modality"],
@@ -115,6 +114,14 @@ def booking_view(row: Mapping[str, Any], video_base: str = "") -> dict[str, Any]
         "end": iso(row["end"]),
         "blocked_end": iso(row["blocked_end"]),
         "room": row["room"],
+    }
+
+
+def booking_view(row: Mapping[str, Any], video_base: str = "") -> dict[str, Any]:
+    """A booking as the event contract (COMMON.md) describes it."""
+    return {
+        **claimed_time(row),
+        "status": row["status"],
         "video_url": video_url(video_base, row["modality"], row["id"]),
         "course_id": row["course_id"],
         "session_number": row["session_number"],
@@ -135,17 +142,7 @@ def booking_answer(row: Mapping[str, Any], video_base: str = "") -> dict[str, An
 
 
 def hold_view(row: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "therapist_id": row["therapist_id"],
-        "session_type": row["session_type"],
-        "modality": row["modality"],
-        "start": iso(row["start"]),
-        "end": iso(row["end"]),
-        "blocked_end": iso(row["blocked_end"]),
-        "room": row["room"],
-        "expires_at": iso(row["expires_at"]),
-    }
+    return {**claimed_time(row), "expires_at": iso(row["expires_at"])}
 
 
 def course_counts(sessions: Iterable[Mapping[str, Any]], now: datetime) -> tuple[int, int]:
