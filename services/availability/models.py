@@ -89,6 +89,23 @@ class TherapistToken(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class CalendarFeed(Base):
+    """A therapist's feed secret: the capability in the feed URL their calendar app polls.
+
+    Kept readable, unlike login tokens, because the therapist may ask for the URL again (as
+    with any calendar's "secret address"); it grants reading the privacy-safe feed and nothing
+    else. Looked up by its SHA-256 so the lookup leaks nothing about the secret itself.
+    """
+
+    __tablename__ = "calendar_feeds"
+
+    therapist_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("therapists.id", ondelete="CASCADE"), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(64))
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    rotated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class ScheduleRow(Base):
     """A therapist's weekly wall-clock rules (JSON list) and booking policy."""
 

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from clinic.access import THERAPIST_PREFIX, Caller, new_token, token_hash
+from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
 from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
 from services.availability import domain
 from services.availability import repository as repo
@@ -134,6 +134,36 @@ def authenticate_therapist(session: Session, token: Any) -> str | None:
         return None
     # Looked up by its SHA-256: an index lookup on a hash leaks nothing usable about the token.
     return repo.therapist_for_token(session, token_hash(token))
+
+
+# --- calendar feeds ----------------------------------------------------------------------------
+
+
+def calendar_feed(session: Session, caller: dict | None, therapist_id: str,
+                  now: datetime) -> str:
+    """The therapist's feed secret, made on first asking."""
+    _caller(caller).require_therapist(therapist_id)
+    repo.therapist(session, therapist_id)
+    return repo.calendar_feed(session, therapist_id, now).secret
+
+
+def rotate_calendar_feed(session: Session, caller: dict | None, therapist_id: str,
+                         now: datetime) -> str:
+    """A new secret; the old one stops working as this transaction commits."""
+    _caller(caller).require_therapist(therapist_id)
+    repo.therapist(session, therapist_id)
+    feed = repo.calendar_feed(session, therapist_id, now)
+    feed.secret, feed.secret_hash = new_token(FEED_PREFIX)
+    feed.rotated_at = now
+    return feed.secret
+
+
+def feed_owner(session: Session, secret: Any) -> dict[str, Any] | None:
+    """The therapist whose feed this secret opens, or None."""
+    if not isinstance(secret, str) or not secret.startswith(FEED_PREFIX):
+        return None
+    row = repo.therapist_for_feed(session, token_hash(secret))
+    return None if row is None else repo.public_therapist(row)
 
 
 # --- schedules and time off --------------------------------------------------------------------

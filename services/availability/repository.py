@@ -14,10 +14,13 @@ from typing import Any
 from sqlalchemy import String, and_, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from clinic.access import FEED_PREFIX, new_token
 from clinic.errors import InvalidRequest, NotFound
 from services.availability import domain
 from services.availability.models import (
+    Base,
     BusyTime,
+    CalendarFeed,
     Room,
     ScheduleRow,
     SessionType,
@@ -95,6 +98,25 @@ def free_therapist_id(session: Session, name: str) -> str:
 def therapist_for_token(session: Session, digest: str) -> str | None:
     return session.scalar(select(TherapistToken.therapist_id)
                           .where(TherapistToken.token_hash == digest))
+
+
+def therapist_for_feed(session: Session, digest: str) -> Therapist | None:
+    return session.scalar(select(Therapist).join(CalendarFeed)
+                          .where(CalendarFeed.secret_hash == digest))
+
+
+def calendar_feed(session: Session, therapist_id: str, now: datetime) -> CalendarFeed:
+    """The therapist's feed row, locked; made with a fresh secret if there was none.
+
+    Insert-or-nothing first, so two first requests at once on PostgreSQL share one secret.
+    """
+    secret, digest = new_token(FEED_PREFIX)
+    session.execute(_insert(session, CalendarFeed)
+                    .values(therapist_id=therapist_id, secret=secret, secret_hash=digest,
+                            rotated_at=now)
+                    .on_conflict_do_nothing(index_elements=["therapist_id"]))
+    return session.scalars(select(CalendarFeed).where(CalendarFeed.therapist_id == therapist_id)
+                           .with_for_update()).one()
 
 
 # --- schedules and time off --------------------------------------------------------------------
@@ -181,12 +203,13 @@ def calendar(session: Session, therapist_id: str, schedule: Schedule, modality: 
                     room_busy={room: tuple(spans) for room, spans in rooms_taken.items()})
 
 
-def _insert(session: Session):
+def _insert(session: Session, model: type[Base]):
+    """An INSERT that can say ON CONFLICT DO NOTHING on either backend."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    return insert(BusyTime)
+    return insert(model)
 
 
 def record_busy(session: Session, values: dict[str, Any]) -> None:
@@ -196,7 +219,7 @@ def record_busy(session: Session, values: dict[str, Any]) -> None:
     booking running at once on PostgreSQL neither fail on the key nor lose an update.
     """
     inserted = session.execute(
-        _insert(session).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+        _insert(session, BusyTime).values(**values).on_conflict_do_nothing(index_elements=["id"]))
     if inserted.rowcount == 1:
         return
     row = session.scalars(select(BusyTime).where(BusyTime.id == values["id"])

@@ -101,6 +101,23 @@ class AvailabilityService:
         with self.db.reading() as session:
             return ops.authenticate_therapist(session, token)
 
+    # --- calendar feeds ---
+
+    @rpc
+    def calendar_feed(self, caller: dict | None, therapist_id: str) -> str:
+        with self.db.transaction() as session:
+            return ops.calendar_feed(session, caller, therapist_id, self.clock())
+
+    @rpc
+    def rotate_calendar_feed(self, caller: dict | None, therapist_id: str) -> str:
+        with self.db.transaction() as session:
+            return ops.rotate_calendar_feed(session, caller, therapist_id, self.clock())
+
+    @rpc
+    def feed_owner(self, secret: str) -> dict | None:
+        with self.db.reading() as session:
+            return ops.feed_owner(session, secret)
+
     # --- schedules and time off ---
 
     @rpc

@@ -172,6 +172,35 @@ def test_therapist_tokens_are_stored_hashed_and_revocable(clinic):
 # --- schedules and time off --------------------------------------------------------------------
 
 
+def test_a_feed_secret_is_made_once_opens_only_its_feed_and_dies_on_rotation(clinic):
+    clinic.therapist("ann")
+    clinic.therapist("bob")
+    secret = clinic.calendar_feed(as_therapist("ann"), "ann")
+    assert secret.startswith("cal_") and len(secret) > 30
+    assert clinic.calendar_feed(ADMIN, "ann") == secret  # asking again shows the same URL
+    assert clinic.feed_owner(secret)["id"] == "ann"
+    assert "email" not in clinic.feed_owner(secret)
+    assert clinic.feed_owner(secret + "x") is None
+    assert clinic.feed_owner(clinic.calendar_feed(ADMIN, "bob"))["id"] == "bob"
+
+    rotated = clinic.rotate_calendar_feed(as_therapist("ann"), "ann")
+    assert rotated != secret
+    assert clinic.feed_owner(secret) is None
+    assert clinic.feed_owner(rotated)["id"] == "ann"
+    assert clinic.calendar_feed(as_therapist("ann"), "ann") == rotated
+
+    with pytest.raises(Forbidden):
+        clinic.calendar_feed(as_therapist("bob"), "ann")
+    with pytest.raises(Forbidden):
+        clinic.rotate_calendar_feed(as_therapist("bob"), "ann")
+    with pytest.raises(Unauthorized):
+        clinic.calendar_feed(PUBLIC, "ann")
+    with pytest.raises(NotFound):
+        clinic.calendar_feed(ADMIN, "nobody")
+    for not_a_secret in (None, 42, "", "thr_x", "cal_"):
+        assert clinic.feed_owner(not_a_secret) is None
+
+
 def test_a_therapist_changes_its_own_schedule_only(clinic):
     clinic.therapist("ann")
     clinic.therapist("bea")
