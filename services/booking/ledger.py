@@ -363,6 +363,16 @@ class Ledger:
             ).order_by(bookings.c.start)).mappings().all()
         return [policy.booking_answer(row, self.video_base) for row in rows]
 
+    def feed_sessions(self, therapist_id: str, since: datetime) -> list[dict[str, Any]]:
+        """Every booking of the therapist starting at or after ``since``, cancelled included."""
+        with self.uow.reading() as session:
+            rows = session.execute(select(bookings).where(
+                bookings.c.therapist_id == therapist_id,
+                bookings.c.status.in_(policy.BOOKING_STATUSES),
+                bookings.c.start >= since,
+            ).order_by(bookings.c.start, bookings.c.id)).mappings().all()
+        return [policy.feed_view(row) for row in rows]
+
     def issue_manage_token(self, kind: str, target_id: str) -> str:
         if kind not in ("booking", "course"):
             raise InvalidRequest.field("kind", "Use 'booking' or 'course'.")

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clinic.access import Caller
 from clinic.errors import InvalidRequest
+from clinic.ical import client_initials
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 HOLD_STATUSES = ("held", "expired", "released", "converted")
@@ -139,6 +140,24 @@ def booking_answer(row: Mapping[str, Any], video_base: str = "") -> dict[str, An
     return {**booking_view(row, video_base), "notes": row["notes"],
             "cancel_reason": row["cancel_reason"], "cancelled_at": iso(row["cancelled_at"]),
             "created_at": iso(row["created_at"])}
+
+
+def feed_view(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A booking as a therapist's calendar feed may show it: the client's initials, no more.
+
+    Feed URLs end up in calendar apps and their sync servers, so no contact detail, note or
+    cancellation reason (health data) ever leaves this service by this road.
+    """
+    return {
+        **claimed_time(row),
+        "status": row["status"],
+        "sequence": row["sequence"],
+        "course_id": row["course_id"],
+        "session_number": row["session_number"],
+        "course_sessions": row["course_sessions"],
+        "client_initials": client_initials(row["client_name"] or ""),
+        "updated_at": iso(row["updated_at"]),
+    }
 
 
 def hold_view(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from services.booking.ledger import Ledger, Slot
 from services.booking.models import outbox
 
 DEFAULT_LIST_DAYS = 90
+FEED_DAYS_BACK = 90  # API.md: a feed shows sessions from 90 days back
 
 
 class BookingSettings(DependencyProvider):
@@ -154,6 +155,16 @@ class BookingService:
             raise InvalidRequest.field("from", "The date is out of range.") from None
         start, end = policy.day_range(first, last, zone)  # a 400 at the calendar's edge
         return self._ledger().list_therapist_bookings(therapist_id, who, start, end)
+
+    @rpc
+    def feed_sessions(self, therapist_id: str) -> list[dict[str, Any]]:
+        """A therapist's calendar feed: from 90 days back to the last booked session.
+
+        Called by the gateway once a feed secret has named the therapist; the answer is
+        privacy-safe by construction (``policy.feed_view``).
+        """
+        since = self.clock() - timedelta(days=FEED_DAYS_BACK)
+        return self._ledger().feed_sessions(therapist_id, since)
 
     @rpc
     def issue_manage_token(self, kind: str, id: str) -> str:  # noqa: A002 (the contract's name)

@@ -352,3 +352,27 @@ def test_therapist_lists_their_bookings_between_dates(service):
     assert [b["start"] for b in listed] == [iso(START)]
     with pytest.raises(Unauthorized):
         service.list_therapist_bookings("t1", None, "2027-03-02", "2027-03-02")
+
+
+def test_the_feed_shows_initials_never_contact_details_notes_or_reasons(service, clock):
+    private = {"name": "Zoë de la Cruz", "email": "zoe@example.org", "phone": "+44 20 7946 0000"}
+    old = service.create_booking(request(START, client=private, notes="panic attacks"))
+    kept = service.create_booking(request(START + timedelta(days=1), client=private))
+    moved = service.create_booking(request(START + timedelta(days=2), client=private))
+    service.create_booking(request(therapist="t2"))
+    service.cancel_booking(kept["id"], ADMIN, "bereavement")
+    service.reschedule_booking(moved["id"], ADMIN, iso(START + timedelta(days=3)))
+    service.place_hold("t1", "dit", "video", iso(START + timedelta(days=4)))
+
+    clock.now = START + timedelta(days=90, hours=1)  # the first booking is now 90 days back
+    feed = service.feed_sessions("t1")
+    assert [s["id"] for s in feed] == [kept["id"], moved["id"]]  # no hold, nothing older
+    assert [(s["status"], s["sequence"]) for s in feed] == [("cancelled", 1), ("confirmed", 1)]
+    assert feed[1]["start"] == iso(START + timedelta(days=3))
+    assert {s["client_initials"] for s in feed} == {"Z.d.l.C."}
+    assert not {"client", "notes", "cancel_reason"} & {key for s in feed for key in s}
+    shown = repr(feed)
+    for secret in ("Zoë", "zoe@", "7946", "panic", "bereavement"):
+        assert secret not in shown
+    clock.now = NOW
+    assert old["id"] in [s["id"] for s in service.feed_sessions("t1")]
