@@ -11,6 +11,7 @@ from nameko.rpc import RpcProxy
 
 from clinic.errors import ServiceUnavailable
 from clinic.settings import Settings
+from gateway.feeds import FeedCache
 
 
 class ServiceClient:
@@ -40,6 +41,16 @@ class ServiceRpc(RpcProxy):
     def get_dependency(self, worker_ctx) -> ServiceClient:
         timeout = float(self.container.config.get("RPC_TIMEOUT_SECONDS") or 10)
         return ServiceClient(super().get_dependency(worker_ctx), self.target_service, timeout)
+
+
+class Feeds(DependencyProvider):
+    """The therapists' feeds cached in this gateway process, shared by all its workers."""
+
+    def setup(self) -> None:
+        self.cache = FeedCache()
+
+    def get_dependency(self, worker_ctx) -> FeedCache:
+        return self.cache
 
 
 class Config(DependencyProvider):

@@ -173,6 +173,7 @@ class Route:
     access: str = "public"  # public | admin | therapist | owner (manage token, therapist, admin)
     errors: tuple[int, ...] = ()
     content_type: str = "application/json"
+    conditional: bool = False  # answers 304 to If-None-Match / If-Modified-Since
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -64,6 +64,9 @@ def build_feed(therapist: Mapping[str, Any], sessions: list[Mapping[str, Any]],
     return calendar.to_ical()
 
 
+OWNER_TTL_SECONDS = 60.0
+
+
 @dataclass(frozen=True)
 class CachedFeed:
     body: bytes
@@ -73,15 +76,28 @@ class CachedFeed:
 
 
 class FeedCache:
-    """Serialized feeds per therapist, until a booking event or the time-to-live drops them."""
+    """Serialized feeds per therapist, and which therapist each feed secret opens.
+
+    A feed is dropped when a booking event names its therapist, and after ``ttl_seconds`` in
+    case an event was missed. A secret's owner is forgotten when the feed is rotated (through
+    this gateway at once, through another one by its broadcast) and after ``owner_ttl_seconds``
+    should that broadcast be lost, so a rotated URL dies everywhere within that bound.
+    """
 
     def __init__(self, ttl_seconds: float = CACHE_TTL_SECONDS,
+                 owner_ttl_seconds: float = OWNER_TTL_SECONDS,
                  clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl_seconds
+        self.owner_ttl = owner_ttl_seconds
         self.clock = clock
         self._feeds: dict[str, CachedFeed] = {}
         self._last_seen: dict[str, tuple[str, datetime]] = {}  # etag, last_modified
+        self._generations: dict[str, int] = {}
+        self._owners: dict[str, tuple[dict[str, Any], float]] = {}  # secret hash -> therapist
+        self._builders: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+
+    # --- feeds ---
 
     def get(self, therapist_id: str) -> CachedFeed | None:
         feed = self._feeds.get(therapist_id)
@@ -89,22 +105,61 @@ class FeedCache:
             return None
         return feed
 
-    def put(self, therapist_id: str, body: bytes, now: datetime) -> CachedFeed:
+    def generation(self, therapist_id: str) -> int:
+        """Read before building; ``put`` drops a build that an invalidation overtook."""
+        return self._generations.get(therapist_id, 0)
+
+    def put(self, therapist_id: str, body: bytes, now: datetime,
+            generation: int | None = None) -> CachedFeed:
         etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
         with self._lock:
             seen = self._last_seen.get(therapist_id)
             # An unchanged feed keeps its Last-Modified, so If-Modified-Since keeps working.
             modified = seen[1] if seen and seen[0] == etag else now.replace(microsecond=0)
             feed = CachedFeed(body, etag, modified, self.clock())
-            self._feeds[therapist_id] = feed
             self._last_seen[therapist_id] = (etag, modified)
+            if generation is None or generation == self.generation(therapist_id):
+                self._feeds[therapist_id] = feed
         return feed
 
+    def building(self, therapist_id: str) -> threading.Lock:
+        """One build per therapist at a time: a burst of polls after a change builds once."""
+        with self._lock:
+            return self._builders.setdefault(therapist_id, threading.Lock())
+
     def invalidate(self, therapist_id: str) -> None:
-        self._feeds.pop(therapist_id, None)
+        with self._lock:
+            self._generations[therapist_id] = self.generation(therapist_id) + 1
+            self._feeds.pop(therapist_id, None)
 
     def clear(self) -> None:
-        self._feeds.clear()
+        with self._lock:
+            self._feeds.clear()
+            self._owners.clear()
+
+    # --- secrets ---
+
+    def owner(self, secret_hash: str) -> dict[str, Any] | None:
+        found = self._owners.get(secret_hash)
+        if found is None or self.clock() - found[1] > self.owner_ttl:
+            return None
+        return found[0]
+
+    def remember_owner(self, secret_hash: str, therapist: dict[str, Any]) -> None:
+        self._owners[secret_hash] = (therapist, self.clock())
+
+    def forget_owner(self, therapist_id: str) -> None:
+        with self._lock:
+            for secret_hash, (therapist, _) in list(self._owners.items()):
+                if therapist["id"] == therapist_id:
+                    del self._owners[secret_hash]
+
+
+def therapist_named(payload: Mapping[str, Any]) -> str | None:
+    """The therapist a booking event is about (a booking's or a course's)."""
+    data = payload.get("data") or {}
+    subject = data.get("booking") or data.get("course") or {}
+    return subject.get("therapist_id")
 
 
 def not_modified(headers: Mapping[str, str], feed: CachedFeed) -> bool:

@@ -71,6 +71,8 @@ def _operation(route: Route, schemas: _Schemas) -> dict[str, Any]:
     if route.reply is not None:
         reply["content"] = {route.content_type: {"schema": schemas.of(route.reply)}}
     responses: dict[str, Any] = {str(route.status): reply}
+    if route.conditional:
+        responses["304"] = {"description": "Not modified since the ETag or date given"}
     error_ref = schemas.of(ErrorBody)
     for status in sorted({400, *route.errors, *_statuses_every_such_route_may_give(route)}):
         responses[str(status)] = {"description": _ERROR_TEXT.get(status, "Error"),

@@ -1,20 +1,134 @@
-"""Calendars: a client's own .ics of a booking or a course (manage token as ``?token=``)."""
+"""Calendars: the therapist's secret iCal feed, and a client's own .ics of a booking or course.
+
+The feed is what a calendar app polls every few minutes, so its hot path makes no RPC: the
+secret's owner and the serialized feed are cached in this process (``gateway.feeds``). Booking
+events reach every gateway process (BROADCAST handlers) and drop the feeds they name; a rotation
+is broadcast to the other gateways the same way.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+import eventlet
+from eventlet import tpool
+from nameko.events import BROADCAST, EventDispatcher, event_handler
+from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
+from clinic.access import token_hash
+from clinic.errors import NotFound
 from gateway.auth import identify
+from gateway.dependencies import Feeds
 from gateway.entrypoints import api
-from gateway.feeds import client_calendar
+from gateway.feeds import (
+    build_feed,
+    client_calendar,
+    not_modified,
+    therapist_named,
+    validator_headers,
+)
 
 ICS = "text/calendar; charset=utf-8"
 
+# Booking events that change what a therapist's feed shows (holds never appear in it).
+FEED_CHANGES = ("booking_confirmed", "booking_rescheduled", "booking_cancelled",
+                "attendance_marked", "course_booked", "course_cancelled")
+
+
+class FeedUrl(BaseModel):
+    url: str = Field(description="Secret: whoever has it can read the feed. Rotate if it leaks.",
+                     examples=["https://clinic.example/ical/cal_Xk3….ics"])
+
+
+def _feed_changed(handler):
+    """One BROADCAST entrypoint per booking event that changes a feed. A gateway that was not
+    listening has nothing cached from before, so nothing needs keeping for it (no durable
+    queue)."""
+    for event_type in FEED_CHANGES:
+        handler = event_handler("booking", event_type, handler_type=BROADCAST,
+                                reliable_delivery=False)(handler)
+    return handler
+
 
 class CalendarsApi:
+    feeds = Feeds()
+    dispatch = EventDispatcher()
+
+    # --- the therapist's feed ---
+
+    @api("GET", "/api/v1/therapists/{therapist_id}/calendar-feed",
+         summary="The therapist's secret feed URL, for a calendar app to subscribe to.",
+         tag="calendars", access="therapist", errors=(404,), reply=FeedUrl)
+    def calendar_feed(self, request, therapist_id):
+        caller = identify(request, self.config, self.availability)
+        secret = self.availability.calendar_feed(caller.to_rpc(), therapist_id)
+        return {"url": self._feed_url(secret)}
+
+    @api("POST", "/api/v1/therapists/{therapist_id}/calendar-feed/rotate",
+         summary="A new secret feed URL; the old one answers 404 from now on.",
+         tag="calendars", access="therapist", errors=(404,), reply=FeedUrl)
+    def rotate_calendar_feed(self, request, therapist_id):
+        caller = identify(request, self.config, self.availability)
+        secret = self.availability.rotate_calendar_feed(caller.to_rpc(), therapist_id)
+        self.feeds.forget_owner(therapist_id)
+        self.dispatch("calendar_feed_rotated", {"therapist_id": therapist_id})
+        return {"url": self._feed_url(secret)}
+
+    @api("GET", "/ical/{secret}.ics", summary="A therapist's sessions as an iCalendar feed "
+         "(RFC 5545): session type, course position, modality, room and client initials only.",
+         tag="calendars", errors=(404,), content_type="text/calendar", reply=str,
+         conditional=True)
+    def therapist_feed(self, request, secret):
+        therapist = self._feed_owner(secret)
+        feed = self.feeds.get(therapist["id"])
+        if feed is None:
+            with self.feeds.building(therapist["id"]):
+                feed = self.feeds.get(therapist["id"]) or self._build_feed(therapist)
+        headers = validator_headers(feed)
+        if not_modified(request.headers, feed):
+            return Response(status=304, headers=headers)
+        return Response(feed.body, content_type=ICS, headers=headers)
+
+    @_feed_changed
+    def drop_changed_feed(self, payload: dict[str, Any]) -> None:
+        therapist_id = therapist_named(payload)
+        if therapist_id:
+            self.feeds.invalidate(therapist_id)
+
+    @event_handler("gateway", "calendar_feed_rotated", handler_type=BROADCAST,
+                   reliable_delivery=False)
+    def forget_rotated_feed(self, payload: dict[str, Any]) -> None:
+        self.feeds.forget_owner(payload["therapist_id"])
+
+    def _feed_url(self, secret: str) -> str:
+        return f"{self.config.public_base_url}/ical/{secret}.ics"
+
+    def _feed_owner(self, secret: str) -> dict[str, Any]:
+        digest = token_hash(secret)
+        therapist = self.feeds.owner(digest)
+        if therapist is None:
+            therapist = self.availability.feed_owner(secret)
+            if therapist is None:
+                raise NotFound("No such calendar feed.")
+            self.feeds.remember_owner(digest, therapist)
+        return therapist
+
+    def _build_feed(self, therapist: dict[str, Any]):
+        generation = self.feeds.generation(therapist["id"])
+        pool = eventlet.GreenPool(3)
+        sessions = pool.spawn(self.booking.feed_sessions, therapist["id"])
+        types = pool.spawn(self.availability.list_session_types)
+        rooms = pool.spawn(self.availability.list_rooms)
+        # ~0.2 ms an event: built in a thread so this gateway keeps serving while it runs.
+        body = tpool.execute(build_feed, therapist, sessions.wait(),
+                             {t["id"]: t["name"] for t in types.wait()},
+                             {r["id"]: r["name"] for r in rooms.wait()})
+        return self.feeds.put(therapist["id"], body, datetime.now(UTC), generation)
+
+    # --- a client's own calendar files ---
+
     @api("GET", "/api/v1/bookings/{booking_id}.ics", summary="A booking as a calendar file.",
          tag="calendars", access="owner", errors=(404,), content_type="text/calendar",
          reply=str)

@@ -229,26 +229,12 @@ $('#time-off-form').addEventListener('submit', async (event) => {
 
 // --- calendar feed ---------------------------------------------------------------------------------------
 
-// The feed is offered only when this gateway has it: its own OpenAPI document says so (asking
-// the feed route blindly would log a 404 in the console where it does not exist yet).
-async function feedOffered() {
-  const doc = await get('/openapi.json');
-  return Object.keys(doc.paths || {}).some((path) => /^\/api\/v1\/therapists\/\{[^}]+\}\/calendar-feed$/.test(path));
-}
-
 async function loadFeed() {
-  const box = $('#feed-body');
   try {
-    if (!(await feedOffered())) {
-      replace(box, h('p', { class: 'note' }, 'Calendar feeds are not available yet.'));
-      return;
-    }
     const feed = await get(api('/calendar-feed'), { token: state.token });
     renderFeed(feed.url);
   } catch (error) {
-    const missing = error instanceof ApiError && [404, 405].includes(error.status);
-    replace(box, h('p', { class: 'note' }, missing
-      ? 'Calendar feeds are not available yet.' : explain(error)));
+    replace($('#feed-body'), h('p', { class: 'note' }, explain(error)));
   }
 }
 

@@ -172,13 +172,17 @@ def test_client_books_a_course_moves_and_cancels_sessions_and_the_therapist_sees
     desk.get_by_label("Reason").fill("Conference")
     desk.get_by_role("button", name="Add time off").click()
     expect(desk.locator("#time-off-list")).to_contain_text("Conference")
-    feed_documented = any(path.endswith("/calendar-feed") for path in
-                          requests.get(clinic.url("/openapi.json")).json()["paths"])
-    if feed_documented:
-        expect(desk.get_by_label("Feed address")).to_have_value(re.compile(r"/ical/.+\.ics$"))
-        expect(desk.get_by_role("button", name="Copy address")).to_be_visible()
-    else:
-        expect(desk.locator("#feed")).to_contain_text("not available yet")
+    feed_field = desk.get_by_label("Feed address")
+    expect(feed_field).to_have_value(re.compile(r"/ical/cal_.+\.ics$"))
+    expect(desk.get_by_role("button", name="Copy address")).to_be_visible()
+    old_feed = feed_field.input_value()
+    assert "3/16 · A.L." in requests.get(old_feed, timeout=30).content.decode()
+    desk.once("dialog", lambda dialog: dialog.accept())
+    desk.get_by_role("button", name="Make a new address").click()
+    expect(desk.locator("#status")).to_contain_text("New feed address made")
+    expect(feed_field).not_to_have_value(old_feed)
+    assert requests.get(old_feed, timeout=30).status_code == 404
+    assert requests.get(feed_field.input_value(), timeout=30).status_code == 200
     desk.get_by_label("Go to the week of").fill(london_day(new_start))
     expect(card).to_be_visible()
     screenshot(desk, "therapist-desktop")

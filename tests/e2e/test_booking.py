@@ -26,16 +26,17 @@ def next_slot(days: int = 3, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
 
 
-def set_up_therapist(clinic, therapist_id: str = "dr-ray") -> str:
-    for room in ("room-a", "room-b"):
+def set_up_therapist(clinic, therapist_id: str = "dr-ray", timezone: str = "UTC",
+                     rooms: tuple[str, ...] = ("room-a", "room-b")) -> str:
+    for room in rooms:
         requests.post(clinic.url("/api/v1/rooms"), json={"id": room, "name": room},
                       headers=clinic.admin, timeout=10).raise_for_status()
     requests.post(clinic.url("/api/v1/therapists"), headers=clinic.admin, timeout=10, json={
         "id": therapist_id, "name": "Dr Ray", "specialties": ["dit"],
-        "modalities": ["in_person", "video", "phone"], "timezone": "UTC"}).raise_for_status()
+        "modalities": ["in_person", "video", "phone"], "timezone": timezone}).raise_for_status()
     requests.put(clinic.url(f"/api/v1/therapists/{therapist_id}/schedule"), headers=clinic.admin,
                  timeout=10, json={
-                     "timezone": "UTC", "buffer_minutes": 10, "min_notice_hours": 0,
+                     "timezone": timezone, "buffer_minutes": 10, "min_notice_hours": 0,
                      "horizon_days": 365,
                      "weekly": [{"weekday": day, "start": "07:00", "end": "21:00",
                                  "modalities": ["in_person", "video", "phone"]}

@@ -5,7 +5,13 @@ from datetime import UTC, datetime
 from icalendar import Calendar
 
 from clinic.ical import client_initials, event_uid
-from gateway.feeds import FeedCache, build_feed, not_modified, validator_headers
+from gateway.feeds import (
+    FeedCache,
+    build_feed,
+    not_modified,
+    therapist_named,
+    validator_headers,
+)
 
 THERAPIST = {"id": "zoe", "name": "Zoë Łukasiewicz-Ørsted", "timezone": "Europe/London"}
 TYPES = {"dit-session": "DIT session", "dit-assessment": "DIT assessment"}
@@ -76,6 +82,38 @@ def test_cache_drops_a_feed_on_invalidation_or_after_its_ttl():
     assert cache.get("zoe") is None
     changed = cache.put("zoe", b"BEGIN:VCALENDAR\r\nX", datetime(2026, 11, 26, 14, tzinfo=UTC))
     assert changed.etag != first.etag and changed.last_modified > first.last_modified
+
+
+def test_a_build_overtaken_by_a_change_is_served_once_but_not_kept():
+    cache = FeedCache()
+    generation = cache.generation("zoe")
+    cache.invalidate("zoe")  # a booking event arrives while the feed is being built
+    stale = cache.put("zoe", b"before the change", datetime(2026, 11, 26, 12, tzinfo=UTC),
+                      generation)
+    assert stale.body == b"before the change"
+    assert cache.get("zoe") is None  # the next poll builds again, with the change
+    fresh = cache.put("zoe", b"after", datetime(2026, 11, 26, 12, 1, tzinfo=UTC),
+                      cache.generation("zoe"))
+    assert cache.get("zoe") == fresh
+
+
+def test_a_secrets_owner_is_forgotten_on_rotation_or_after_its_ttl():
+    now = [0.0]
+    cache = FeedCache(owner_ttl_seconds=60, clock=lambda: now[0])
+    cache.remember_owner("hash-1", THERAPIST)
+    cache.remember_owner("hash-2", {"id": "ann", "name": "Ann", "timezone": "Europe/London"})
+    assert cache.owner("hash-1") == THERAPIST
+    cache.forget_owner("zoe")
+    assert cache.owner("hash-1") is None and cache.owner("hash-2")["id"] == "ann"
+    now[0] = 61
+    assert cache.owner("hash-2") is None
+
+
+def test_booking_and_course_events_name_their_therapist():
+    assert therapist_named({"data": {"booking": {"therapist_id": "zoe"}}}) == "zoe"
+    assert therapist_named({"data": {"course": {"therapist_id": "ann"}, "cancelled": []}}) == \
+        "ann"
+    assert therapist_named({"data": {}}) is None
 
 
 def test_conditional_requests():

@@ -5,7 +5,7 @@ and events published before then would be dropped; an entry with no handler woul
 nobody reads.
 """
 
-from nameko.events import EventHandler
+from nameko.events import SERVICE_POOL, EventHandler
 
 from clinic.events import SUBSCRIPTIONS, handler_queue_name
 from gateway.service import GatewayService
@@ -21,7 +21,10 @@ def declared_handlers() -> set[tuple[str, str, str, str]]:
     for service in SERVICES:
         for name in dir(service):
             for entrypoint in getattr(getattr(service, name), "nameko_entrypoints", ()):
-                if isinstance(entrypoint, EventHandler):
+                # BROADCAST handlers (the gateway's feed caches) get a queue per process,
+                # made when it starts; they want no events from before, so none is declared.
+                if isinstance(entrypoint, EventHandler) and \
+                        entrypoint.handler_type == SERVICE_POOL:
                     found.add((entrypoint.source_service, entrypoint.event_type, service.name,
                                name))
     return found
