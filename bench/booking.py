@@ -14,65 +14,22 @@ Run: `make bench` or `python bench/booking.py` (needs RabbitMQ and PostgreSQL as
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.parse
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import requests
 import sqlalchemy as sa
+from _system import System, percentile  # also puts the project on sys.path
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from clinic import migrate  # noqa: E402
-from clinic.settings import SERVICES  # noqa: E402
-
-BROKER = os.environ.get("CLINIC_TEST_AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
-BROKER_ADMIN = os.environ.get("CLINIC_TEST_RABBIT_ADMIN", "http://guest:guest@127.0.0.1:15672")
-POSTGRES = os.environ.get("CLINIC_TEST_POSTGRES_URL",
-                          "postgresql://postgres@127.0.0.1:5432/postgres")
 ADMIN_TOKEN = "bench-admin-token"
 PHASES = ((1, 100), (8, 400), (32, 960))  # (clients, bookings)
 FLOOR_SAMPLES = 200
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rabbit(method: str, path: str) -> None:
-    parts = urllib.parse.urlsplit(BROKER_ADMIN)
-    url = f"{parts.scheme}://{parts.hostname}:{parts.port}/api/{path}"
-    body = {"configure": ".*", "write": ".*", "read": ".*"} if "permissions" in path else None
-    try:
-        requests.request(method, url, auth=(parts.username, parts.password), json=body,
-                         timeout=10).raise_for_status()
-    except requests.ConnectionError:
-        vhost = urllib.parse.unquote(path.split("/")[1])
-        if path.startswith("vhosts"):
-            subprocess.run(["rabbitmqctl", "-q", "add_vhost" if method == "PUT" else
-                            "delete_vhost", vhost], check=True)
-        else:
-            subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*",
-                            ".*", ".*"], check=True)
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
 def timed(call: Callable[[], object], samples: int) -> list[float]:
@@ -169,53 +126,8 @@ def load(clients: int, total: int, request: Callable[[requests.Session, int], in
 
 
 def main() -> int:
-    vhost = f"clinic_bench_{uuid.uuid4().hex[:8]}"
-    rabbit("PUT", f"vhosts/{vhost}")
-    rabbit("PUT", f"permissions/{vhost}/guest")
-    amqp_uri = BROKER.rstrip("/") + "/" + vhost
-    admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-    names = {service: f"clinic_bench_{uuid.uuid4().hex[:8]}_{service}" for service in SERVICES}
-    base = POSTGRES.rsplit("/", 1)[0]
-    with admin.connect() as connection:
-        for name in names.values():
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    urls = {service: f"{base}/{name}" for service, name in names.items()}
-    folder = tempfile.mkdtemp(prefix="clinic-bench-")
-    port = free_port()
-    env = {**os.environ, "AMQP_URI": amqp_uri, "CLINIC_DATA_DIR": folder,
-           "GATEWAY_PORT": str(port), "CLINIC_DEMO": "0", "CLINIC_ADMIN_TOKEN": ADMIN_TOKEN,
-           "RATE_LIMIT_PER_MINUTE": "1000000", "PYTHONUNBUFFERED": "1",
-           **{f"{s.upper()}_DATABASE_URL": url for s, url in urls.items()}}
-    for service, url in urls.items():
-        migrate.upgrade(service, url)
-    gateway = f"http://127.0.0.1:{port}"
-    log = open(os.path.join(folder, "clinic.log"), "ab")  # noqa: SIM115
-    system = subprocess.Popen([sys.executable, "-m", "clinic.supervisor"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if requests.get(gateway + "/ready", timeout=3).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if time.monotonic() > deadline or system.poll() is not None:
-                raise SystemExit(f"the clinic did not start; see {log.name}")
-            time.sleep(0.3)
-        return run(gateway, amqp_uri, urls)
-    finally:
-        system.terminate()
-        try:
-            system.wait(30)
-        except subprocess.TimeoutExpired:
-            system.kill()
-        log.close()
-        with admin.connect() as connection:
-            for name in names.values():
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        rabbit("DELETE", f"vhosts/{vhost}")
+    with System(ADMIN_TOKEN) as system:
+        return run(system.base, system.amqp_uri, system.databases)
 
 
 def run(gateway: str, amqp_uri: str, urls: dict[str, str]) -> int:

@@ -14,139 +14,35 @@ same requests are timed again: the cost must not grow with them. Prints p50/p95 
 
     .venv/bin/python bench/slots.py [--requests 200]
 
-Needs RabbitMQ (``AMQP_URI`` or localhost) and PostgreSQL (``CLINIC_TEST_POSTGRES_URL`` or
-``postgresql://postgres@127.0.0.1:5432/postgres``).
+Needs RabbitMQ (``CLINIC_TEST_AMQP_URI`` or localhost) and PostgreSQL
+(``CLINIC_TEST_POSTGRES_URL`` or ``postgresql://postgres@127.0.0.1:5432/postgres``).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.parse
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import requests
+import sqlalchemy as sa
+from _system import System  # also puts the project on sys.path
 
-import requests  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
+from services.availability.models import BusyTime
 
-import clinic  # noqa: E402,F401 (quiets eventlet's notice)
-from clinic import migrate  # noqa: E402
-from clinic.settings import SERVICES  # noqa: E402
-from services.availability.models import BusyTime  # noqa: E402
-
-AMQP = os.environ.get("AMQP_URI", "amqp://guest:guest@127.0.0.1:5672/")
-RABBIT_ADMIN = os.environ.get("CLINIC_TEST_RABBIT_ADMIN", "http://guest:guest@127.0.0.1:15672")
-POSTGRES = os.environ.get("CLINIC_TEST_POSTGRES_URL",
-                          "postgresql://postgres@127.0.0.1:5432/postgres")
-ADMIN_TOKEN = "bench-admin-" + uuid.uuid4().hex
 THERAPIST = "bench-therapist"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
-
-
-# --- the system under test ---------------------------------------------------------------------
-
-
-def rabbit(method: str, path: str) -> None:
-    parts = urllib.parse.urlsplit(RABBIT_ADMIN)
-    url = f"{parts.scheme}://{parts.hostname}:{parts.port}/api/{path}"
-    try:
-        body = {"configure": ".*", "write": ".*", "read": ".*"} if "permissions" in path else None
-        requests.request(method, url, auth=(parts.username, parts.password), json=body,
-                         timeout=10).raise_for_status()
-        return
-    except requests.ConnectionError:
-        pass
-    kind, _, rest = path.partition("/")
-    vhost = urllib.parse.unquote(rest.split("/")[0])
-    if kind == "vhosts":
-        subprocess.run(["rabbitmqctl", "-q", "add_vhost" if method == "PUT" else "delete_vhost",
-                        vhost], check=True)
-    else:
-        subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*",
-                        ".*"], check=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class System:
-    def __init__(self) -> None:
-        self.vhost = f"clinic_bench_{uuid.uuid4().hex[:8]}"
-        self.databases: dict[str, str] = {}
-        self.names: list[str] = []
-        self.folder = tempfile.mkdtemp(prefix="clinic-bench-")
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen | None = None
-
-    def __enter__(self) -> System:
-        rabbit("PUT", f"vhosts/{self.vhost}")
-        rabbit("PUT", f"permissions/{self.vhost}/guest")
-        admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for service in SERVICES:
-                name = f"clinic_bench_{uuid.uuid4().hex[:8]}_{service}"
-                connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-                self.names.append(name)
-                self.databases[service] = POSTGRES.rsplit("/", 1)[0] + "/" + name
-        admin.dispose()
-        for service, url in self.databases.items():
-            migrate.upgrade(service, url)
-        env = {**os.environ, "AMQP_URI": AMQP.rstrip("/") + "/" + self.vhost,
-               "CLINIC_DATA_DIR": self.folder, "GATEWAY_PORT": str(self.port),
-               "CLINIC_DEMO": "0", "CLINIC_ADMIN_TOKEN": ADMIN_TOKEN,
-               "RATE_LIMIT_PER_MINUTE": "100000", "PYTHONUNBUFFERED": "1",
-               **{f"{s.upper()}_DATABASE_URL": url for s, url in self.databases.items()}}
-        self.log = open(os.path.join(self.folder, "clinic.log"), "ab")  # noqa: SIM115
-        self.process = subprocess.Popen([sys.executable, "-m", "clinic.supervisor"], cwd=ROOT,
-                                        env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(self.base + "/ready", timeout=3).status_code == 200:
-                    return self
-            except requests.ConnectionError:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.3)
-        self.__exit__()
-        raise SystemExit(f"the clinic did not start; see {self.log.name}")
-
-    def __exit__(self, *exc) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        admin = sa.create_engine(POSTGRES, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            for name in self.names:
-                connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
-        rabbit("DELETE", f"vhosts/{self.vhost}")
 
 
 # --- data --------------------------------------------------------------------------------------
 
 
 def set_up_clinic(system: System) -> None:
-    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    admin = system.admin
     api = system.base + "/api/v1"
     for room in ("garden", "library"):
         requests.post(f"{api}/rooms", headers=admin, json={"id": room, "name": room.title()}
