@@ -240,14 +240,28 @@ async function loadFeed() {
 
 function renderFeed(url) {
   const input = h('input', { id: 'feed-url', type: 'text', readonly: true, value: url });
+  // Asked in the page, like the manage page's cancellation: the old address dies at once.
+  const keep = h('button', { type: 'button', onclick: () => hideRotate() }, 'Keep this address');
+  const confirmRotate = h('div', { id: 'feed-rotate', class: 'panel', role: 'group', 'aria-label': 'Confirm the new address', hidden: true },
+    h('p', {}, 'Make a new address? The old one stops working at once, in every calendar app that uses it.'),
+    h('div', { class: 'actions' },
+      h('button', { type: 'button', class: 'danger', onclick: (event) => busy(event.currentTarget, rotateFeed) },
+        'Yes, make a new address'),
+      keep));
   replace($('#feed-body'),
     h('p', {}, 'Subscribe to this address in your calendar app. Anyone with it can see your sessions (initials only), so keep it private.'),
     h('div', { class: 'field' }, h('label', { for: 'feed-url' }, 'Feed address'), input),
     h('div', { class: 'actions' },
       h('button', { type: 'button', onclick: () => copyFeed(input) }, 'Copy address'),
-      h('button', { type: 'button', class: 'danger', onclick: (event) => busy(event.currentTarget, rotateFeed) },
+      h('button', { type: 'button', class: 'danger', onclick: () => { confirmRotate.hidden = false; keep.focus(); } },
         'Make a new address')),
+    confirmRotate,
     h('p', { class: 'note' }, 'A new address stops the old one working at once.'));
+}
+
+function hideRotate() {
+  const panel = $('#feed-rotate');
+  if (panel) panel.hidden = true;
 }
 
 async function copyFeed(input) {
@@ -261,7 +275,6 @@ async function copyFeed(input) {
 }
 
 async function rotateFeed() {
-  if (!window.confirm('Make a new feed address? The old one stops working at once.')) return;
   try {
     const feed = await post(api('/calendar-feed/rotate'), {}, { token: state.token });
     renderFeed(feed.url);

@@ -177,8 +177,8 @@ def test_client_books_a_course_moves_and_cancels_sessions_and_the_therapist_sees
     expect(desk.get_by_role("button", name="Copy address")).to_be_visible()
     old_feed = feed_field.input_value()
     assert "3/16 · A.L." in requests.get(old_feed, timeout=30).content.decode()
-    desk.once("dialog", lambda dialog: dialog.accept())
     desk.get_by_role("button", name="Make a new address").click()
+    desk.get_by_role("button", name="Yes, make a new address").click()
     expect(desk.locator("#status")).to_contain_text("New feed address made")
     expect(feed_field).not_to_have_value(old_feed)
     assert requests.get(old_feed, timeout=30).status_code == 404
