@@ -5,19 +5,36 @@ writers can never both read "free" and then both insert), and writers inside one
 on a green lock first, because SQLite's busy wait would otherwise block the whole eventlet hub
 while another green thread of the same process holds the lock.
 PostgreSQL: psycopg2 made cooperative with eventlet's wait callback; constraints do the rest.
+Every connection is bounded: connecting, each statement, and a transaction left idle (by a
+process that died mid-way) all time out, so a stuck database is a 503, never a hung worker.
+A database that is down or restarting is ``ServiceUnavailable`` (503) to the caller.
 """
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import eventlet
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinic.errors import ServiceUnavailable
+from clinic.rpc import deadline_of
 from clinic.settings import Settings
+
+CONNECT_TIMEOUT_SECONDS = 5
+STATEMENT_TIMEOUT_MS = 10_000
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
+
+# What a database that is down, restarting or overloaded raises (psycopg2's and sqlite3's
+# OperationalError: refused, reset, admin shutdown, statement timeout, "database is locked").
+UNAVAILABLE = (OperationalError, InterfaceError)
 
 _sqlite_write_locks: dict[str, threading.Lock] = {}
 
@@ -47,34 +64,81 @@ def create_engine_for(url: str) -> Engine:
     from eventlet.support.psycopg2_patcher import make_psycopg_green
 
     make_psycopg_green()
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    options = (f"-c statement_timeout={STATEMENT_TIMEOUT_MS} "
+               f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}")
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
+                           pool_timeout=CONNECT_TIMEOUT_SECONDS,
+                           connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS,
+                                         "options": options})
+
+    @event.listens_for(engine, "do_connect")
+    def _bounded_connect(dialect, _record, cargs, cparams):
+        # libpq's connect_timeout is not applied to the asynchronous connect that eventlet's
+        # wait callback makes, so the bound is kept here.
+        late = OperationalError("connect", {}, TimeoutError(
+            f"no connection within {CONNECT_TIMEOUT_SECONDS}s"))
+        with eventlet.Timeout(CONNECT_TIMEOUT_SECONDS, late):
+            return dialect.connect(*cargs, **cparams)
+
+    return engine
 
 
 class UnitOfWork:
-    """What a worker gets: short transactions, committed on success, rolled back on error."""
+    """What a worker gets: short transactions, committed on success, rolled back on error.
 
-    def __init__(self, engine: Engine, write_lock: threading.Lock | None):
+    ``deadline`` (epoch seconds) is the caller's: a write transaction that reaches its commit
+    after it rolls back instead, because the caller has already been answered 503.
+    """
+
+    def __init__(self, engine: Engine, write_lock: threading.Lock | None = None,
+                 name: str = "database", deadline: float | None = None):
         self.engine = engine
-        self._write_lock = write_lock
+        self.write_lock = write_lock
+        self.name = name
+        self.deadline = deadline
         self._reader = sessionmaker(engine, expire_on_commit=False)
         writer_bind = engine.execution_options(sqlite_begin="IMMEDIATE") if write_lock else engine
         self._writer = sessionmaker(writer_bind, expire_on_commit=False)
 
+    def bounded_by(self, deadline: float | None) -> UnitOfWork:
+        """The same database, for a worker that must finish by ``deadline``."""
+        if deadline is None:
+            return self
+        bounded = copy.copy(self)
+        bounded.deadline = deadline
+        return bounded
+
     @contextmanager
     def transaction(self) -> Iterator[Session]:
         """A write transaction; on SQLite it holds the database's write lock throughout."""
-        if self._write_lock is None:
-            with self._writer.begin() as session:
+        with self._unavailable_as_503():
+            if self.write_lock is None:
+                with self._writer.begin() as session:
+                    yield session
+                    self._refuse_if_late()
+                return
+            with self.write_lock, self._writer.begin() as session:
                 yield session
-            return
-        with self._write_lock, self._writer.begin() as session:
-            yield session
+                self._refuse_if_late()
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
         """A read-only snapshot; never takes the write lock."""
-        with self._reader() as session, session.begin():
+        with self._unavailable_as_503(), self._reader() as session, session.begin():
             yield session
+
+    def _refuse_if_late(self) -> None:
+        if self.deadline is not None and time.time() > self.deadline:
+            raise ServiceUnavailable("The request ran out of time; nothing was changed.",
+                                     {"service": self.name})
+
+    @contextmanager
+    def _unavailable_as_503(self) -> Iterator[None]:
+        try:
+            yield
+        except UNAVAILABLE as error:
+            raise ServiceUnavailable(f"The {self.name} database is not available.",
+                                     {"service": self.name}) from error
 
 
 class Database(DependencyProvider):
@@ -90,7 +154,7 @@ class Database(DependencyProvider):
         lock = None
         if is_sqlite(self.url):
             lock = _sqlite_write_locks.setdefault(self.url, threading.Lock())
-        self.unit_of_work = UnitOfWork(self.engine, lock)
+        self.unit_of_work = UnitOfWork(self.engine, lock, self.service)
 
     def stop(self) -> None:
         self.engine.dispose()
@@ -99,4 +163,4 @@ class Database(DependencyProvider):
         self.engine.dispose()
 
     def get_dependency(self, worker_ctx) -> UnitOfWork:
-        return self.unit_of_work
+        return self.unit_of_work.bounded_by(deadline_of(worker_ctx))

@@ -4,13 +4,14 @@ The routes live in ``gateway/api/``, one class per section of API.md; this class
 and declares what they share.
 """
 
+from clinic.rpc import ServiceRpc
 from gateway.api.booking import BookingApi
 from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
 from gateway.api.pages import PagesApi
-from gateway.dependencies import Config, ServiceRpc
+from gateway.dependencies import Config
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,

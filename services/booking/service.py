@@ -12,7 +12,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from nameko.timer import timer
 
 from clinic.access import Caller
@@ -20,9 +19,10 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import InvalidRequest, rpc
 from clinic.outbox import OutboxRelay
+from clinic.rpc import ServiceRpc
 from clinic.settings import Settings
 from services.booking import policy
-from services.booking.ledger import Ledger, Slot
+from services.booking.ledger import Ledger, Slot, reschedule_request
 from services.booking.models import outbox
 
 DEFAULT_LIST_DAYS = 90
@@ -53,7 +53,7 @@ class BookingService:
     clock = Clock()
     events = OutboxRelay("booking", outbox)
     settings = BookingSettings()
-    availability = RpcProxy("availability")
+    availability = ServiceRpc("availability")  # bounded by the caller's deadline
 
     def _ledger(self) -> Ledger:
         return Ledger(self.db, self.clock, hold_minutes=self.settings["hold_minutes"],
@@ -115,19 +115,26 @@ class BookingService:
 
     @rpc
     def cancel_booking(self, booking_id: str, caller: dict | None = None,
-                       reason: str | None = None) -> dict[str, Any]:
-        booking = self._ledger().cancel_booking(booking_id, Caller.from_rpc(caller), reason)
+                       reason: str | None = None,
+                       idempotency_key: str | None = None) -> dict[str, Any]:
+        booking = self._ledger().cancel_booking(booking_id, Caller.from_rpc(caller), reason,
+                                                idempotency_key)
         self.events.wake()
         return booking
 
     @rpc
-    def reschedule_booking(self, booking_id: str, caller: dict | None,
-                           start: str) -> dict[str, Any]:
+    def reschedule_booking(self, booking_id: str, caller: dict | None, start: str,
+                           idempotency_key: str | None = None) -> dict[str, Any]:
         ledger, who = self._ledger(), Caller.from_rpc(caller)
         current = ledger.get_booking(booking_id, who)  # authorises before asking availability
+        if idempotency_key:  # a repeat: the time is its own now, availability would refuse it
+            replayed = ledger.replay("reschedule_booking", idempotency_key, reschedule_request(
+                booking_id, policy.parse_instant(start, "start")))
+            if replayed is not None:
+                return replayed
         slot = self._check_session(current["therapist_id"], current["session_type"],
                                    current["modality"], start)
-        booking = ledger.reschedule_booking(booking_id, who, slot)
+        booking = ledger.reschedule_booking(booking_id, who, slot, idempotency_key)
         self.events.wake()
         return booking
 
@@ -199,8 +206,10 @@ class BookingService:
 
     @rpc
     def cancel_course(self, course_id: str, caller: dict | None = None,
-                      reason: str | None = None) -> dict[str, Any]:
-        course = self._ledger().cancel_course(course_id, Caller.from_rpc(caller), reason)
+                      reason: str | None = None,
+                      idempotency_key: str | None = None) -> dict[str, Any]:
+        course = self._ledger().cancel_course(course_id, Caller.from_rpc(caller), reason,
+                                              idempotency_key)
         self.events.wake()
         return course
 
