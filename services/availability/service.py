@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
-from clinic.events import first_delivery
+from clinic.events import event_handler, first_delivery
 from clinic.settings import Settings
 from services.availability import operations as ops
 from services.availability.models import processed_events

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.events import event_handler
 from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 
@@ -17,7 +16,7 @@ from clinic.access import Caller
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import NotFound, rpc
-from clinic.events import first_delivery
+from clinic.events import event_handler, first_delivery
 from services.notifications import delivery, ledger
 from services.notifications.mailer import Post
 from services.notifications.models import processed_events

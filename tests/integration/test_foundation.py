@@ -13,9 +13,11 @@ from nameko.testing.services import entrypoint_waiter
 
 from clinic import events as clinic_events
 from clinic.db import Database
-from clinic.errors import InvalidState, rpc
+from clinic.errors import InvalidState, ServiceUnavailable, rpc
 from clinic.events import Event, first_delivery
+from clinic.events import event_handler as retrying_event_handler
 from clinic.outbox import OutboxRelay, record
+from clinic.rpc import ServiceRpc
 from clinic.settings import SERVICES
 from services.availability.service import AvailabilityService
 from services.booking.models import outbox
@@ -122,3 +124,75 @@ def test_a_redelivered_event_is_handled_once(subscribed, container_factory, serv
         with entrypoint_waiter(listener, "on_note", timeout=10):
             dispatch("announcer", "note_made", event)
     assert [e["data"]["note"] for e in received] == ["twice"]
+
+
+class Flaky:
+    """A listener whose database is away for its first two attempts."""
+
+    name = "flaky"
+    attempts: list[str] = []
+
+    @retrying_event_handler("announcer", "note_made")
+    def on_note(self, payload: dict) -> None:
+        self.attempts.append(payload["id"])
+        if len(self.attempts) < 3:
+            raise ServiceUnavailable("The flaky database is not available.")
+
+
+def test_an_event_whose_database_is_away_waits_in_its_queue(container_factory, service_config,
+                                                           monkeypatch):
+    monkeypatch.setattr("clinic.events.RETRY_PAUSE_SECONDS", 0.05)
+    Flaky.attempts = []
+    flaky = container_factory(Flaky, service_config)
+    flaky.start()
+    event = Event("note_made", {"note": "kept"}, "announcer").to_payload()
+    with entrypoint_waiter(flaky, "on_note", timeout=10,
+                           callback=lambda worker_ctx, result, exc_info: exc_info is None):
+        event_dispatcher(service_config)("announcer", "note_made", event)
+    assert Flaky.attempts == [event["id"]] * 3  # redelivered until handled, not dropped
+
+
+class Slow:
+    name = "slow"
+    db = Database("booking")
+
+    @rpc
+    def write_late(self, seconds: float) -> None:
+        import eventlet
+
+        with self.db.transaction() as session:
+            record(session, outbox, Event("note_made", {"note": "late"}, "slow"))
+            eventlet.sleep(seconds)
+
+
+class Caller:
+    name = "caller"
+    slow = ServiceRpc("slow")
+
+    @rpc
+    def ask(self, seconds: float) -> None:
+        self.slow.call("write_late", seconds, timeout=0.5)
+
+
+def test_a_change_that_outlives_its_callers_deadline_is_not_made(
+        container_factory, service_config, database_urls):
+    for service in (Slow, Caller):
+        container_factory(service, service_config).start()
+    with ClusterRpcProxy(service_config) as cluster:
+        with pytest.raises(ServiceUnavailable):
+            cluster.caller.ask(1.0)
+        import eventlet
+
+        eventlet.sleep(1.0)  # the slow worker reaches its commit, after the deadline
+        assert _published(database_urls["booking"]) == []
+        cluster.caller.ask(0.0)
+    assert len(_published(database_urls["booking"])) == 1
+
+
+def test_a_database_that_is_down_is_a_503(container_factory, service_config):
+    config = {**service_config,
+              "BOOKING_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/nowhere"}
+    container_factory(Slow, config).start()
+    with ClusterRpcProxy(config) as cluster, pytest.raises(ServiceUnavailable) as refused:
+        cluster.slow.write_late(0)
+    assert refused.value.details == {"service": "booking"}
