@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from pydantic import ConfigDict, Field
@@ -144,10 +145,16 @@ class Pong(Body):
     status: str
 
 
-def idempotency_key(request) -> str | None:
+def idempotency_key(request) -> str:
+    """The client's Idempotency-Key, or one for this request alone.
+
+    Either way the service can tell a repeat from a new request: if a booking process dies
+    after its commit and before its answer, RabbitMQ hands the same call to another one, which
+    must answer what was done (a replay) rather than 409 for the client's own booking.
+    """
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        return None
+        return f"request-{uuid.uuid4()}"
     key = key.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:
         raise InvalidRequest.field("Idempotency-Key", "Use 1 to 255 characters.")
@@ -186,20 +193,22 @@ class BookingApi:
         caller = identify(request, self.config, self.availability)
         return self.booking.get_booking(booking_id, caller.to_rpc())
 
-    @api("POST", "/api/v1/bookings/{booking_id}/cancel", summary="Cancel a booking.",
-         tag="booking", body=CancelRequest, reply=Booking, access="owner",
-         errors=(400, 401, 404, 409))
+    @api("POST", "/api/v1/bookings/{booking_id}/cancel",
+         summary="Cancel a booking (optional Idempotency-Key).", tag="booking",
+         body=CancelRequest, reply=Booking, access="owner", errors=(400, 401, 404, 409))
     def cancel_booking(self, request, booking_id, body: CancelRequest):
         caller = identify(request, self.config, self.availability)
-        return self.booking.cancel_booking(booking_id, caller.to_rpc(), body.reason)
+        return self.booking.cancel_booking(booking_id, caller.to_rpc(), body.reason,
+                                           idempotency_key(request))
 
     @api("POST", "/api/v1/bookings/{booking_id}/reschedule",
-         summary="Move a booking; on 409 it stays as it was.", tag="booking",
-         body=RescheduleRequest, reply=Booking, access="owner", errors=(400, 401, 404, 409))
+         summary="Move a booking; on 409 it stays as it was (optional Idempotency-Key).",
+         tag="booking", body=RescheduleRequest, reply=Booking, access="owner",
+         errors=(400, 401, 404, 409))
     def reschedule_booking(self, request, booking_id, body: RescheduleRequest):
         caller = identify(request, self.config, self.availability)
         return self.booking.reschedule_booking(booking_id, caller.to_rpc(),
-                                               rpc_body(body)["start"])
+                                               rpc_body(body)["start"], idempotency_key(request))
 
     @api("POST", "/api/v1/bookings/{booking_id}/attendance",
          summary="Mark attendance once the session has started.", tag="booking",
@@ -231,11 +240,13 @@ class BookingApi:
         return self.booking.get_course(course_id, caller.to_rpc())
 
     @api("POST", "/api/v1/courses/{course_id}/cancel",
-         summary="Cancel every session of a course not yet started.", tag="courses",
-         body=CancelRequest, reply=Course, access="owner", errors=(400, 401, 404, 409))
+         summary="Cancel every session of a course not yet started (optional Idempotency-Key).",
+         tag="courses", body=CancelRequest, reply=Course, access="owner",
+         errors=(400, 401, 404, 409))
     def cancel_course(self, request, course_id, body: CancelRequest):
         caller = identify(request, self.config, self.availability)
-        return self.booking.cancel_course(course_id, caller.to_rpc(), body.reason)
+        return self.booking.cancel_course(course_id, caller.to_rpc(), body.reason,
+                                          idempotency_key(request))
 
     @api("GET", "/internal/booking-ping", summary="One no-op RPC to booking (benchmarks).",
          tag="operations", reply=Pong, extra={"hidden": True})

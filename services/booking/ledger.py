@@ -48,6 +48,8 @@ from services.booking.models import (
 from services.booking.policy import as_utc, iso
 
 SOURCE = "booking"
+# Idempotency-Key scopes whose answer carries a new manage token when replayed.
+CREATING_SCOPES = ("bookings", "courses")
 
 
 class _Replay(Exception):
@@ -89,6 +91,12 @@ class Slot:
                    end=policy.parse_instant(checked["end"], "end"),
                    buffer_minutes=int(checked.get("buffer_minutes") or 0),
                    rooms=tuple(checked.get("rooms") or ()))
+
+
+def reschedule_request(booking_id: str, start: datetime) -> dict[str, Any]:
+    """What an Idempotency-Key of a reschedule stands for (the service checks it before it asks
+    availability, the ledger again in the transaction)."""
+    return {"booking_id": booking_id, "start": iso(start)}
 
 
 # --- claiming time: the one overlap query, used on both backends ---------------------------
@@ -227,7 +235,7 @@ class Ledger:
         """The stored answer for a repeated Idempotency-Key, or None if the key is new.
 
         The stored answer holds no manage token (tokens are only ever stored hashed), so a
-        replay carries a freshly issued one for the same booking or course.
+        replayed creation carries a freshly issued one for the same booking or course.
         """
         cutoff = self.now() - policy.IDEMPOTENCY_TTL
         with self.uow.reading() as session:
@@ -238,6 +246,8 @@ class Ledger:
             return None
         if row["request_hash"] != policy.request_hash(request):
             raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
+        if scope not in CREATING_SCOPES:
+            return row["response"]
         kind = "course" if scope == "courses" else "booking"
         return {**row["response"],
                 "manage_token": self.issue_manage_token(kind, row["response"]["id"])}
@@ -283,31 +293,41 @@ class Ledger:
             self._authorise(session, caller, row)
         return policy.booking_answer(row, self.video_base)
 
-    def cancel_booking(self, booking_id: str, caller: Caller,
-                       reason: str | None = None) -> dict[str, Any]:
+    def cancel_booking(self, booking_id: str, caller: Caller, reason: str | None = None,
+                       idempotency_key: str | None = None) -> dict[str, Any]:
         now = self.now()
-        with self.uow.transaction() as session:
-            row = self._row(session, booking_id, policy.BOOKING_STATUSES, "booking",
-                            for_update=True)
-            self._authorise(session, caller, row)
-            if row["status"] != "confirmed":
-                raise InvalidState(f"This booking is {row['status']}; it cannot be cancelled.")
-            if policy.has_started(as_utc(row["start"]), now):
-                raise InvalidState("This session has already started.")
-            row = self._cancel(session, now, row, caller, reason)
-            emit(session, "booking_cancelled", {"booking": policy.booking_view(
-                row, self.video_base)})
-        return policy.booking_answer(row, self.video_base)
-
-    def reschedule_booking(self, booking_id: str, caller: Caller,
-                           slot: Slot) -> dict[str, Any]:
-        """Move a booking; on any refusal the transaction rolls back and nothing changed."""
-        now = self.now()
+        request = {"booking_id": booking_id, "reason": reason}
         try:
             with self.uow.transaction() as session:
                 row = self._row(session, booking_id, policy.BOOKING_STATUSES, "booking",
                                 for_update=True)
                 self._authorise(session, caller, row)
+                self._claim_key(session, now, "cancel_booking", idempotency_key, request)
+                if row["status"] != "confirmed":
+                    raise InvalidState(
+                        f"This booking is {row['status']}; it cannot be cancelled.")
+                if policy.has_started(as_utc(row["start"]), now):
+                    raise InvalidState("This session has already started.")
+                row = self._cancel(session, now, row, caller, reason)
+                emit(session, "booking_cancelled", {"booking": policy.booking_view(
+                    row, self.video_base)})
+                answer = policy.booking_answer(row, self.video_base)
+                self._store_answer(session, "cancel_booking", idempotency_key, answer)
+        except _Replay:
+            return self.replay("cancel_booking", idempotency_key, request)
+        return answer
+
+    def reschedule_booking(self, booking_id: str, caller: Caller, slot: Slot,
+                           idempotency_key: str | None = None) -> dict[str, Any]:
+        """Move a booking; on any refusal the transaction rolls back and nothing changed."""
+        now = self.now()
+        request = reschedule_request(booking_id, slot.start)
+        try:
+            with self.uow.transaction() as session:
+                row = self._row(session, booking_id, policy.BOOKING_STATUSES, "booking",
+                                for_update=True)
+                self._authorise(session, caller, row)
+                self._claim_key(session, now, "reschedule_booking", idempotency_key, request)
                 self._check_same_session(row, slot)
                 if row["status"] != "confirmed":
                     raise InvalidState(f"This booking is {row['status']}; it cannot be moved.")
@@ -325,11 +345,15 @@ class Ledger:
                 row = self._row(session, booking_id, policy.BOOKING_STATUSES, "booking")
                 emit(session, "booking_rescheduled", {
                     "booking": policy.booking_view(row, self.video_base), "previous": previous})
+                answer = policy.booking_answer(row, self.video_base)
+                self._store_answer(session, "reschedule_booking", idempotency_key, answer)
+        except _Replay:
+            return self.replay("reschedule_booking", idempotency_key, request)
         except IntegrityError as error:
             if is_exclusion_violation(error):
                 raise SlotUnavailable("That time is no longer available.") from None
             raise
-        return policy.booking_answer(row, self.video_base)
+        return answer
 
     def mark_attendance(self, booking_id: str, caller: Caller, status: str) -> dict[str, Any]:
         if status not in policy.ATTENDANCE_STATUSES:
@@ -448,25 +472,34 @@ class Ledger:
             rows = self._course_sessions(session, course_id)
         return policy.course_answer(course, rows, self.now(), self.video_base)
 
-    def cancel_course(self, course_id: str, caller: Caller,
-                      reason: str | None = None) -> dict[str, Any]:
+    def cancel_course(self, course_id: str, caller: Caller, reason: str | None = None,
+                      idempotency_key: str | None = None) -> dict[str, Any]:
         now = self.now()
-        with self.uow.transaction() as session:
-            course = self._course_row(session, course_id, for_update=True)
-            self._authorise_course(session, caller, course)
-            if course["status"] != "active":
-                raise InvalidState(f"This course is {course['status']}.")
-            cancelled = [self._cancel(session, now, row, caller, reason)
-                         for row in policy.to_cancel_in_course(
-                             self._course_sessions(session, course_id), now)]
-            session.execute(update(courses).where(courses.c.id == course_id).values(
-                status="cancelled", cancelled_at=now, cancelled_by=policy.canceller(caller)))
-            course = self._course_row(session, course_id)
-            rows = self._course_sessions(session, course_id)
-            emit(session, "course_cancelled", {
-                "course": policy.course_view(course, rows, self.video_base),
-                "cancelled": [policy.booking_view(row, self.video_base) for row in cancelled]})
-        return policy.course_answer(course, rows, now, self.video_base)
+        request = {"course_id": course_id, "reason": reason}
+        try:
+            with self.uow.transaction() as session:
+                course = self._course_row(session, course_id, for_update=True)
+                self._authorise_course(session, caller, course)
+                self._claim_key(session, now, "cancel_course", idempotency_key, request)
+                if course["status"] != "active":
+                    raise InvalidState(f"This course is {course['status']}.")
+                cancelled = [self._cancel(session, now, row, caller, reason)
+                             for row in policy.to_cancel_in_course(
+                                 self._course_sessions(session, course_id), now)]
+                session.execute(update(courses).where(courses.c.id == course_id).values(
+                    status="cancelled", cancelled_at=now,
+                    cancelled_by=policy.canceller(caller)))
+                course = self._course_row(session, course_id)
+                rows = self._course_sessions(session, course_id)
+                emit(session, "course_cancelled", {
+                    "course": policy.course_view(course, rows, self.video_base),
+                    "cancelled": [policy.booking_view(row, self.video_base)
+                                  for row in cancelled]})
+                answer = policy.course_answer(course, rows, now, self.video_base)
+                self._store_answer(session, "cancel_course", idempotency_key, answer)
+        except _Replay:
+            return self.replay("cancel_course", idempotency_key, request)
+        return answer
 
     def clean_idempotency_keys(self) -> int:
         cutoff = self.now() - policy.IDEMPOTENCY_TTL

@@ -227,6 +227,38 @@ def test_a_failed_request_does_not_claim_its_key(service, uow):
     assert count(uow, idempotency_keys) == 0
 
 
+def test_a_repeated_change_with_its_key_answers_what_was_done(service, uow):
+    # What RabbitMQ does when a booking process dies between its commit and its answer: the
+    # same call, with the same key, reaches another process. It must not be a 409.
+    booking = service.create_booking(request())
+    owner = manage(booking["manage_token"])
+    later = iso(START + timedelta(hours=3))
+    moved = service.reschedule_booking(booking["id"], owner, later, "move-1")
+    assert service.reschedule_booking(booking["id"], owner, later, "move-1") == moved
+    cancelled = service.cancel_booking(booking["id"], owner, "ill", "cancel-1")
+    assert service.cancel_booking(booking["id"], owner, "ill", "cancel-1") == cancelled
+    with pytest.raises(InvalidState):  # a new request is still refused
+        service.cancel_booking(booking["id"], owner, "ill", "cancel-2")
+    with pytest.raises(IdempotencyConflict):  # and a key stands for one request only
+        service.cancel_booking(booking["id"], owner, "other reason", "cancel-1")
+    assert [kind for kind, _ in events(uow)].count("booking_cancelled") == 1
+    assert [kind for kind, _ in events(uow)].count("booking_rescheduled") == 1
+
+    course = service.create_course(course_request(), "course-1")
+    first = service.cancel_course(course["id"], manage(course["manage_token"]), None, "stop-1")
+    again = service.cancel_course(course["id"], manage(course["manage_token"]), None, "stop-1")
+    assert again == first and again["status"] == "cancelled"
+    assert [kind for kind, _ in events(uow)].count("course_cancelled") == 1
+
+
+def test_a_repeat_is_authorised_before_it_is_answered(service):
+    booking = service.create_booking(request())
+    service.cancel_booking(booking["id"], manage(booking["manage_token"]), None, "cancel-1")
+    stranger = service.create_booking(request(START + timedelta(hours=5)))
+    with pytest.raises((NotFound, Unauthorized)):
+        service.cancel_booking(booking["id"], manage(stranger["manage_token"]), None, "cancel-1")
+
+
 def test_cancellation_policy(service, clock):
     client_booking = service.create_booking(request())
     clock.now = START - timedelta(hours=47)
