@@ -85,6 +85,7 @@ class OutboxRelay(DependencyProvider):
         )
         self._wake = threading.Event()
         self._running = False
+        self._thread = None
 
     def handler_queues(self) -> list[Queue]:
         """Every subscribed handler's queue, declared exactly as nameko's event_handler does."""
@@ -97,13 +98,25 @@ class OutboxRelay(DependencyProvider):
 
     def start(self) -> None:
         self._running = True
-        self.container.spawn_managed_thread(self._run, identifier=f"{self.source}.outbox_relay")
+        self._thread = self.container.spawn_managed_thread(
+            self._run, identifier=f"{self.source}.outbox_relay")
 
     def stop(self) -> None:
+        """A graceful stop: nameko calls this once every worker has finished, so one last pass
+        publishes the events of the last changes (left for the next start if the broker is
+        away); the thread ends between passes, never mid-batch."""
         self._running = False
         self._wake.set()
+        if self._thread is not None:
+            self._thread.wait()
+        try:
+            self.relay_pending()
+        except Exception as error:  # kept in the outbox for the next start
+            log.warning("outbox of %s left for the next start: %s", self.source, error)
 
-    kill = stop
+    def kill(self) -> None:
+        self._running = False
+        self._wake.set()
 
     def _unit_of_work(self) -> UnitOfWork:
         provider = next(d for d in self.container.dependencies

@@ -24,7 +24,6 @@ from services.notifications.settings import NotificationSettings
 log = logging.getLogger(__name__)
 
 BATCH = 50
-LEASE = timedelta(minutes=5)  # longer than an SMTP timeout plus two RPC timeouts
 MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 
 
@@ -71,7 +70,8 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
     sent = failed = 0
     while True:
         with uow.transaction() as session:
-            claimed = ledger.claim_due(session, now(), BATCH, LEASE)
+            claimed = ledger.claim_due(session, now(), BATCH,
+                                       timedelta(seconds=settings.claim_lease_seconds))
         for item in claimed:
             try:
                 recipient = send_one(item, settings, post, directory, now())

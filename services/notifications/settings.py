@@ -39,6 +39,7 @@ class NotificationSettings:
     retry_seconds: float  # first retry after this, doubling each time
     max_attempts: int
     rpc_timeout: float
+    claim_lease_seconds: float  # a sender that died holding a claim: sent again after this
     clinic_name: str
     clinic_address: str
     arrival_notes: str
@@ -63,12 +64,20 @@ class NotificationSettings:
             retry_seconds=float(_get(config, "NOTIFICATIONS_RETRY_SECONDS", "30")),
             max_attempts=int(_get(config, "NOTIFICATIONS_MAX_ATTEMPTS", "5")),
             rpc_timeout=float(_get(config, "RPC_TIMEOUT_SECONDS", "10")),
+            claim_lease_seconds=float(_get(config, "NOTIFICATIONS_CLAIM_LEASE_SECONDS", "300")),
             clinic_name=_get(config, "CLINIC_NAME", "The Clinic"),
             clinic_address=_get(config, "CLINIC_ADDRESS", "the clinic (address in your booking)"),
             arrival_notes=_get(config, "CLINIC_ARRIVAL_NOTES",
                                "Please arrive five minutes early and ring the bell; "
                                "the waiting room is on the ground floor."),
         )
+
+    def __post_init__(self) -> None:
+        # A live sender must never lose its claim mid-send, or a second one would send too.
+        longest_send = self.smtp_timeout + 2 * self.rpc_timeout
+        if self.claim_lease_seconds <= longest_send:
+            raise ValueError(f"NOTIFICATIONS_CLAIM_LEASE_SECONDS must exceed {longest_send:g} "
+                             "(SMTP_TIMEOUT_SECONDS + 2 x RPC_TIMEOUT_SECONDS)")
 
     @property
     def mail_folder(self) -> Path:
