@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,7 @@ from services.booking.policy import as_utc, iso
 SOURCE = "booking"
 # Idempotency-Key scopes whose answer carries a new manage token when replayed.
 CREATING_SCOPES = ("bookings", "courses")
+ROOMS_LOCK = 0x726F6F6D  # PostgreSQL advisory lock key of the clinic's rooms ("room")
 
 
 class _Replay(Exception):
@@ -135,6 +136,11 @@ def claim_time(session: Session, now: datetime, *, therapist_id: str, modality: 
     past their expiry are expired here, with their events, and stop counting.
     """
     rooms = list(rooms) if modality == "in_person" else []
+    if rooms and session.get_bind().dialect.name == "postgresql":
+        # Two transactions that both saw room A free would both pick it, and the room
+        # constraint would refuse the second with a 409 though room B is free: in-person
+        # claims take turns instead (SQLite's IMMEDIATE transactions already do).
+        session.execute(select(func.pg_advisory_xact_lock(ROOMS_LOCK)))
     in_the_way = and_(bookings.c.therapist_id == therapist_id,
                       bookings.c.start < blocked_end, bookings.c.blocked_end > start)
     if rooms:

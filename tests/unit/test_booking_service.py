@@ -227,6 +227,19 @@ def test_a_failed_request_does_not_claim_its_key(service, uow):
     assert count(uow, idempotency_keys) == 0
 
 
+def test_two_therapists_booking_in_person_at_once_get_the_two_rooms(service, uow):
+    # Both transactions see room-a free; the second must take room-b, not fail on room-a.
+    import eventlet
+
+    starts = [START + timedelta(hours=h) for h in range(4)]
+    pool = eventlet.GreenPool()
+    made = list(pool.imap(lambda args: service.create_booking(request(
+        args[0], therapist=args[1], modality="in_person")),
+        [(start, therapist) for start in starts for therapist in ("t1", "t2")]))
+    rooms = {(booking["start"], booking["room"]) for booking in made}
+    assert len(made) == len(rooms) == 8
+
+
 def test_a_repeated_change_with_its_key_answers_what_was_done(service, uow):
     # What RabbitMQ does when a booking process dies between its commit and its answer: the
     # same call, with the same key, reaches another process. It must not be a 409.
