@@ -77,6 +77,9 @@ def course_context(session: Session, course_id: str | None) -> dict[str, Any] | 
     return schedule.course_summary(course_id, course_sessions(session, course_id))
 
 
+CONFIRMATIONS = ("booking_confirmed", "course_booked")
+
+
 def apply_event(session: Session, event: dict[str, Any], now: datetime) -> int:
     """Record what a booking event says and the notices it calls for; returns how many."""
     data = event["data"]
@@ -91,9 +94,14 @@ def apply_event(session: Session, event: dict[str, Any], now: datetime) -> int:
     applied = [b for b in bookings if upsert_session(session, b, now)]
     if event["type"] in ("booking_rescheduled", "booking_cancelled", "course_cancelled"):
         drop_unsent_reminders(session, [b["id"] for b in applied])
-    course_id = (data.get("course") or {}).get("id") or (applied[0].get("course_id")
-                                                         if applied else None)
-    found = notice_rules.for_event(event, applied, course_context(session, course_id))
+    # A confirmation is news even when a later change overtook it (each event type has its
+    # own queue, so a redelivered confirmation can come after the cancellation): the client
+    # still hears they were booked, and its invitation's older SEQUENCE leaves their calendar
+    # with the newer state. Later changes that arrive stale say nothing.
+    about = bookings if event["type"] in CONFIRMATIONS else applied
+    course_id = (data.get("course") or {}).get("id") or (about[0].get("course_id")
+                                                         if about else None)
+    found = notice_rules.for_event(event, about, course_context(session, course_id))
     return add_notices(session, found, now)
 
 

@@ -152,6 +152,19 @@ def test_an_older_event_after_a_newer_one_changes_nothing_and_says_nothing(world
     assert "STATUS:CANCELLED" in part.get_content() and "SEQUENCE:2" in part.get_content()
 
 
+def test_a_confirmation_overtaken_by_its_cancellation_is_still_sent(world):
+    # Each event type has its own queue: a confirmation redelivered after a consumer crash
+    # can arrive after the cancellation. The client must still have been told they were booked.
+    cancelled = booking_dict(status="cancelled", sequence=1)
+    world.on_booking_cancelled(event("booking_cancelled", {"booking": cancelled}))
+    world.on_booking_confirmed(event("booking_confirmed", {"booking": booking_dict()}))
+    assert sorted(e["kind"] for e in log(world)) == ["cancellation"] * 2 + ["confirmation"] * 2
+    booked = next(m for m in mails(world.folder) if not m["Subject"].startswith("Cancelled"))
+    part = next(p for p in booked.walk() if p.get_content_type() == "text/calendar")
+    # the older SEQUENCE: a calendar that has the cancellation keeps it
+    assert "SEQUENCE:0" in part.get_content()
+
+
 def test_reminders_come_due_follow_reschedules_and_stop_for_cancellations(world):
     world.clock.now = START - timedelta(days=5)
     world.on_booking_confirmed(event("booking_confirmed", {"booking": booking_dict()}))
