@@ -5,6 +5,7 @@ and declares what they share.
 """
 
 from clinic.rpc import ServiceRpc
+from clinic.shutdown import ShutdownDeadline
 from gateway.api.booking import BookingApi
 from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
@@ -19,6 +20,7 @@ class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, Noti
     name = "gateway"
 
     config = Config()
+    shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     availability = ServiceRpc("availability")
     booking = ServiceRpc("booking")
     notifications = ServiceRpc("notifications")

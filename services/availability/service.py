@@ -15,6 +15,7 @@ from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler, first_delivery
 from clinic.settings import Settings
+from clinic.shutdown import ShutdownDeadline
 from services.availability import operations as ops
 from services.availability.models import processed_events
 
@@ -34,6 +35,7 @@ class AvailabilityService:
 
     db = Database("availability")
     clock = Clock()
+    shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     settings = ClinicSettings()
 
     @rpc

@@ -21,6 +21,7 @@ from clinic.errors import InvalidRequest, rpc
 from clinic.outbox import OutboxRelay
 from clinic.rpc import ServiceRpc
 from clinic.settings import Settings
+from clinic.shutdown import ShutdownDeadline
 from services.booking import policy
 from services.booking.ledger import Ledger, Slot, reschedule_request
 from services.booking.models import outbox
@@ -51,6 +52,7 @@ class BookingService:
 
     db = Database("booking")
     clock = Clock()
+    shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     events = OutboxRelay("booking", outbox)
     settings = BookingSettings()
     availability = ServiceRpc("availability")  # bounded by the caller's deadline

@@ -17,6 +17,7 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import NotFound, rpc
 from clinic.events import event_handler, first_delivery
+from clinic.shutdown import ShutdownDeadline
 from services.notifications import delivery, ledger
 from services.notifications.mailer import Post
 from services.notifications.models import processed_events
@@ -35,6 +36,7 @@ class NotificationsService:
 
     db = Database("notifications")
     clock = Clock()
+    shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     settings = Config()
     post = Post()
     booking = RpcProxy("booking")

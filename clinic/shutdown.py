@@ -1,0 +1,45 @@
+"""A bound on the graceful stop: a service told to stop (SIGTERM) ends within a deadline.
+
+``nameko run`` answers SIGTERM with a graceful stop: no new work, the workers in hand finish,
+then the process exits. nameko 2.14 can wait forever if the signal comes while its consumers
+are still starting (a few ms after "Connected to amqp"). Past ``SHUTDOWN_TIMEOUT_SECONDS`` the
+process ends anyway; what it had not acknowledged RabbitMQ hands to another process, and every
+change is idempotent or refused after its deadline, so nothing is half-done.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from nameko.extensions import DependencyProvider
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SECONDS = 30
+
+
+class ShutdownDeadline(DependencyProvider):
+    """Wraps the process's SIGTERM handler (``nameko run``'s graceful stop) with an alarm whose
+    default action ends the process. Installed once per process, when the container starts
+    (after ``nameko run`` set its handler, in the main thread that signals need)."""
+
+    installed = False
+
+    def start(self) -> None:
+        if ShutdownDeadline.installed:
+            return
+        graceful = signal.getsignal(signal.SIGTERM)
+        if not callable(graceful):  # not under `nameko run` (tests): nothing to bound
+            return
+        seconds = int(float(self.container.config.get("SHUTDOWN_TIMEOUT_SECONDS")
+                            or DEFAULT_SECONDS))
+
+        def stop_within_deadline(signum, frame) -> None:
+            log.info("stopping: finishing the work in hand (at most %ss)", seconds)
+            signal.signal(signal.SIGALRM, signal.SIG_DFL)
+            signal.alarm(seconds)
+            graceful(signum, frame)
+
+        signal.signal(signal.SIGTERM, stop_within_deadline)
+        ShutdownDeadline.installed = True
