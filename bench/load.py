@@ -597,17 +597,36 @@ def main() -> int:
         return drive(args, system.base, system.admin_token)
 
 
+def floor(base_url: str, requests_count: int = 200) -> list[float]:
+    """The floor, measured in the same run on the idle clinic: ``GET /health`` from one
+    keep-alive client (ms), what any request through the gateway costs at least."""
+    http = requests.Session()
+    timings = []
+    for _ in range(requests_count):
+        began = time.perf_counter()
+        http.get(base_url.rstrip("/") + "/health", timeout=10).raise_for_status()
+        timings.append((time.perf_counter() - began) * 1000)
+    return timings
+
+
 def drive(args: argparse.Namespace, base_url: str, admin_token: str) -> int:
     load = Load(base_url, admin_token, clients=args.clients, rate=args.rate,
                 duration=args.duration, max_requests=args.requests, seed=args.seed,
                 prefix=args.prefix)
     load.prepare()
+    idle = floor(base_url)
     outcomes = list(load.run())
     answered = [o for o in outcomes if o.status is not None]
     print(f"{args.clients} clients, asked {args.rate:g} req/s for {args.duration:g} s"
           + (f" or {args.requests} requests" if args.requests else "")
           + f"; {len(load.therapists)} therapists, session type {load.session_type}")
+    print(f"floor, GET /health idle: p50 {percentile(idle, 0.5):.2f} ms, "
+          f"p95 {percentile(idle, 0.95):.2f} ms")
     print(report(outcomes, load.elapsed))
+    served = [(o.finished - o.started) * 1000 for o in outcomes if o.status is not None]
+    if served:
+        print(f"all requests under load, p50: {percentile(served, 0.5) / percentile(idle, 0.5):.1f}"
+              "x the floor")
     bad = failures(outcomes)
     pending = len(load.unsettled)
     if pending:
