@@ -68,11 +68,14 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
                 post: mailer.Post, directory: Directory) -> Outcome:
     """Send every due message, batch by batch, until none is left."""
     sent = failed = 0
+    lease = timedelta(seconds=settings.claim_lease_seconds)
     while True:
         with uow.transaction() as session:
-            claimed = ledger.claim_due(session, now(), BATCH,
-                                       timedelta(seconds=settings.claim_lease_seconds))
+            claimed = ledger.claim_due(session, now(), BATCH, lease)
         for item in claimed:
+            with uow.transaction() as session:
+                if not ledger.renew_claim(session, item, now(), lease):
+                    continue
             try:
                 recipient = send_one(item, settings, post, directory, now())
             except Exception as error:  # SMTP down, RPC timeout, refused address: retry later

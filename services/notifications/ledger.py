@@ -193,6 +193,16 @@ def claim_due(session: Session, now: datetime, batch: int, lease: timedelta) -> 
     return claimed
 
 
+def renew_claim(session: Session, claimed: Claimed, now: datetime, lease: timedelta) -> bool:
+    """Just before sending one claimed row: a fresh lease, so the rows late in a slow batch
+    are not taken by another sender meanwhile. False if another sender has claimed it since
+    (its claim counted another attempt): it is theirs to send."""
+    return session.execute(update(notifications).where(
+        notifications.c.id == claimed.id, notifications.c.status == "pending",
+        notifications.c.attempts == claimed.attempts).values(
+        next_attempt_at=utc(now) + lease)).rowcount == 1
+
+
 def mark_sent(session: Session, notification_id: int, recipient: str | None,
               now: datetime) -> None:
     values: dict[str, Any] = {"status": "sent", "sent_at": utc(now), "last_error": None}

@@ -21,7 +21,7 @@ from nameko.testing.services import worker_factory
 from clinic.access import Caller
 from clinic.db import UnitOfWork, create_engine_for, is_sqlite
 from clinic.errors import Forbidden, NotFound, Unauthorized
-from services.notifications import mailer
+from services.notifications import ledger, mailer
 from services.notifications.models import notifications
 from services.notifications.service import NotificationsService
 from services.notifications.settings import NotificationSettings
@@ -292,6 +292,25 @@ def test_a_row_is_written_before_sending_so_a_restart_sends_what_was_left(world,
         ids = session.execute(sa.select(notifications.c.id)).scalars().all()
     assert sorted(m["Message-ID"] for m in mails(world.folder)) == sorted(
         f"<notification-{i}@clinic.example>" for i in ids)
+
+
+def test_a_row_late_in_a_slow_batch_is_sent_by_one_sender_only(world):
+    # Sender A claims a batch; its sends are slow, the lease of the rows at the end runs out
+    # and sender B claims them. A must then leave them to B, not send them as well.
+    broken = mailer.SmtpTransport("127.0.0.1", free_port(), timeout=2)
+    world.post.mail = broken  # nothing goes out yet: the two rows wait as pending
+    world.on_booking_confirmed(event("booking_confirmed", {"booking": booking_dict()}))
+    world.clock.now += timedelta(hours=1)
+    lease = timedelta(seconds=world.settings.claim_lease_seconds)
+    with world.db.transaction() as session:
+        first = ledger.claim_due(session, world.clock.now, 50, lease)
+    world.clock.now += lease + timedelta(seconds=1)
+    with world.db.transaction() as session:
+        second = ledger.claim_due(session, world.clock.now, 50, lease)
+    assert {c.id for c in first} == {c.id for c in second}
+    with world.db.transaction() as session:
+        assert not any(ledger.renew_claim(session, c, world.clock.now, lease) for c in first)
+        assert all(ledger.renew_claim(session, c, world.clock.now, lease) for c in second)
 
 
 def test_dates_survive_the_database_as_aware_utc(world):
