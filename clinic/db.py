@@ -13,6 +13,7 @@ A database that is down or restarting is ``ServiceUnavailable`` (503) to the cal
 from __future__ import annotations
 
 import copy
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ import eventlet
 from nameko.extensions import DependencyProvider
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinic.errors import ServiceUnavailable
@@ -32,9 +34,24 @@ CONNECT_TIMEOUT_SECONDS = 5
 STATEMENT_TIMEOUT_MS = 10_000
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
-# What a database that is down, restarting or overloaded raises (psycopg2's and sqlite3's
-# OperationalError: refused, reset, admin shutdown, statement timeout, "database is locked").
-UNAVAILABLE = (OperationalError, InterfaceError)
+# A commit this close to the caller's deadline is refused: the commit and the answer's way
+# back need time too, and a change must not land after its client was answered 503.
+COMMIT_MARGIN_SECONDS = 1.0
+# SQLite's OperationalError also means a missing table or bad SQL: bugs, not an outage.
+_SQLITE_UNAVAILABLE = ("database is locked", "unable to open", "disk i/o error")
+
+
+def is_unavailable(error: Exception) -> bool:
+    """A database that is down, restarting or overloaded: psycopg2's OperationalError (refused,
+    reset, admin shutdown, statement timeout, deadlock), a pool with no free connection, and
+    SQLite's locked or missing file."""
+    if isinstance(error, SqlTimeoutError | InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    if isinstance(error.orig, sqlite3.Error):
+        return any(text in str(error.orig).lower() for text in _SQLITE_UNAVAILABLE)
+    return True
 
 _sqlite_write_locks: dict[str, threading.Lock] = {}
 
@@ -87,7 +104,8 @@ class UnitOfWork:
     """What a worker gets: short transactions, committed on success, rolled back on error.
 
     ``deadline`` (epoch seconds) is the caller's: a write transaction that reaches its commit
-    after it rolls back instead, because the caller has already been answered 503.
+    later than ``COMMIT_MARGIN_SECONDS`` before it rolls back instead, because by the time the
+    answer got back the caller would have been answered 503.
     """
 
     def __init__(self, engine: Engine, write_lock: threading.Lock | None = None,
@@ -128,7 +146,7 @@ class UnitOfWork:
             yield session
 
     def _refuse_if_late(self) -> None:
-        if self.deadline is not None and time.time() > self.deadline:
+        if self.deadline is not None and time.time() > self.deadline - COMMIT_MARGIN_SECONDS:
             raise ServiceUnavailable("The request ran out of time; nothing was changed.",
                                      {"service": self.name})
 
@@ -136,7 +154,9 @@ class UnitOfWork:
     def _unavailable_as_503(self) -> Iterator[None]:
         try:
             yield
-        except UNAVAILABLE as error:
+        except (OperationalError, InterfaceError, SqlTimeoutError) as error:
+            if not is_unavailable(error):
+                raise
             raise ServiceUnavailable(f"The {self.name} database is not available.",
                                      {"service": self.name}) from error
 

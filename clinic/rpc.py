@@ -59,13 +59,19 @@ class ServiceClient:
             seconds = min(seconds, self._inherited - time.time())
             if seconds <= 0:
                 raise out_of_time(self.service)
+        bound = eventlet.Timeout(seconds)
         try:
             # Publishing is inside the bound too: with the broker down, nameko's publisher
             # retries for longer than any caller should wait.
-            with eventlet.Timeout(seconds):
-                return getattr(self._proxy, method).call_async(*args, **kwargs).result()
-        except (eventlet.Timeout, UnknownService, *BROKER_ERRORS):
+            return getattr(self._proxy, method).call_async(*args, **kwargs).result()
+        except eventlet.Timeout as expired:
+            if expired is not bound:  # an outer caller's bound: theirs to handle
+                raise
             raise out_of_time(self.service) from None
+        except (UnknownService, *BROKER_ERRORS):
+            raise out_of_time(self.service) from None
+        finally:
+            bound.cancel()
 
     def __getattr__(self, method: str):
         return lambda *args, **kwargs: self.call(method, *args, **kwargs)

@@ -151,3 +151,23 @@ def test_dates_and_instants_are_text_in_their_one_format():
     for bad in ("2026-12-01T10:00:00", 1733011200):
         with pytest.raises(ValidationError):
             instant.validate_python(bad)
+
+
+def test_only_a_database_outage_is_a_503():
+    import sqlite3
+
+    import sqlalchemy as sa
+    from sqlalchemy.exc import OperationalError
+
+    from clinic.db import is_unavailable
+
+    engine = sa.create_engine("sqlite://")
+    with engine.connect() as connection, pytest.raises(OperationalError) as missing:
+        connection.execute(sa.text("select * from nowhere"))
+    assert not is_unavailable(missing.value)  # a bug: it must not be retried as an outage
+    assert is_unavailable(OperationalError("commit", {}, sqlite3.OperationalError(
+        "database is locked")))
+    refused = sa.create_engine("postgresql://postgres@127.0.0.1:1/nowhere")
+    with pytest.raises(OperationalError) as down:
+        refused.connect()
+    assert is_unavailable(down.value)
