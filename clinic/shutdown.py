@@ -3,13 +3,14 @@
 ``nameko run`` answers SIGTERM with a graceful stop: no new work, the workers in hand finish,
 then the process exits. nameko 2.14 can wait forever if the signal comes while its consumers
 are still starting (a few ms after "Connected to amqp"). Past ``SHUTDOWN_TIMEOUT_SECONDS`` the
-process ends anyway; what it had not acknowledged RabbitMQ hands to another process, and every
-change is idempotent or refused after its deadline, so nothing is half-done.
+process ends anyway: what it had not acknowledged RabbitMQ hands to another process, a change
+is one transaction (committed whole or not at all), and a repeated booking change replays.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import signal
 
 from nameko.extensions import DependencyProvider
@@ -32,13 +33,15 @@ class ShutdownDeadline(DependencyProvider):
         graceful = signal.getsignal(signal.SIGTERM)
         if not callable(graceful):  # not under `nameko run` (tests): nothing to bound
             return
-        seconds = int(float(self.container.config.get("SHUTDOWN_TIMEOUT_SECONDS")
-                            or DEFAULT_SECONDS))
+        seconds = max(1, math.ceil(float(self.container.config.get("SHUTDOWN_TIMEOUT_SECONDS")
+                                         or DEFAULT_SECONDS)))
+        log.info("on SIGTERM this process finishes its work in hand within %ss", seconds)
 
         def stop_within_deadline(signum, frame) -> None:
-            log.info("stopping: finishing the work in hand (at most %ss)", seconds)
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            signal.alarm(seconds)
+            # No logging here: a signal handler must not take eventlet's green locks.
+            if not signal.getitimer(signal.ITIMER_REAL)[0]:  # a second SIGTERM: same bound
+                signal.signal(signal.SIGALRM, signal.SIG_DFL)
+                signal.alarm(seconds)
             graceful(signum, frame)
 
         signal.signal(signal.SIGTERM, stop_within_deadline)

@@ -321,6 +321,10 @@ class Ledger:
                 self._store_answer(session, "cancel_booking", idempotency_key, answer)
         except _Replay:
             return self.replay("cancel_booking", idempotency_key, request)
+        except IntegrityError as error:
+            if idempotency_key and is_idempotency_race(error):
+                return self.replay("cancel_booking", idempotency_key, request)
+            raise
         return answer
 
     def reschedule_booking(self, booking_id: str, caller: Caller, slot: Slot,
@@ -358,6 +362,8 @@ class Ledger:
         except IntegrityError as error:
             if is_exclusion_violation(error):
                 raise SlotUnavailable("That time is no longer available.") from None
+            if idempotency_key and is_idempotency_race(error):
+                return self.replay("reschedule_booking", idempotency_key, request)
             raise
         return answer
 
@@ -505,6 +511,10 @@ class Ledger:
                 self._store_answer(session, "cancel_course", idempotency_key, answer)
         except _Replay:
             return self.replay("cancel_course", idempotency_key, request)
+        except IntegrityError as error:
+            if idempotency_key and is_idempotency_race(error):
+                return self.replay("cancel_course", idempotency_key, request)
+            raise
         return answer
 
     def clean_idempotency_keys(self) -> int:

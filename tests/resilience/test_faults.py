@@ -127,6 +127,9 @@ def run_under_load(clinic: Clinic, fault: Callable[[], None], name: str,
     load.settle(120)
     window = (began, ended + RECOVERY_GRACE) if outage else (0.0, 0.0)
 
+    # The checks below say nothing about a load that did nothing.
+    assert len(load.outcomes) > 200 and len(load.bookings) > 100 and load.courses, report(
+        load.outcomes, load.elapsed)
     problems = invariants.answers(load.outcomes, window)
     problems += invariants.what_clients_were_told(clinic.databases["booking"], load)
     problems += invariants.no_double_booking(clinic.databases["booking"])
