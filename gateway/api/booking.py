@@ -168,12 +168,13 @@ def rpc_body(body: Body) -> dict:
 
 
 class BookingApi:
-    @api("POST", "/api/v1/holds", summary="Withhold a slot for HOLD_MINUTES.", tag="booking",
+    @api("POST", "/api/v1/holds",
+         summary="Withhold a slot for HOLD_MINUTES (optional Idempotency-Key).", tag="booking",
          body=HoldRequest, reply=Hold, status=201, errors=(400, 404, 409))
     def place_hold(self, request, body: HoldRequest):
         data = rpc_body(body)
         return self.booking.place_hold(data["therapist_id"], data["session_type"],
-                                       data["modality"], data["start"])
+                                       data["modality"], data["start"], idempotency_key(request))
 
     @api("POST", "/api/v1/holds/{hold_id}/release", summary="Give a held slot back.",
          tag="booking", reply=Hold, access="owner", errors=(401, 404, 409))

@@ -49,7 +49,7 @@ from services.booking.policy import as_utc, iso
 
 SOURCE = "booking"
 # Idempotency-Key scopes whose answer carries a new manage token when replayed.
-CREATING_SCOPES = ("bookings", "courses")
+CREATING_SCOPES = ("holds", "bookings", "courses")
 ROOMS_LOCK = 0x726F6F6D  # PostgreSQL advisory lock key of the clinic's rooms ("room")
 
 
@@ -200,12 +200,14 @@ class Ledger:
 
     # holds
 
-    def place_hold(self, slot: Slot) -> dict[str, Any]:
+    def place_hold(self, slot: Slot, idempotency_key: str | None = None,
+                   request: Mapping[str, Any] | None = None) -> dict[str, Any]:
         now = self.now()
         hold_id = str(uuid.uuid4())
         token, hashed = new_token(MANAGE_PREFIX)
         try:
             with self.uow.transaction() as session:
+                self._claim_key(session, now, "holds", idempotency_key, request or {})
                 room = claim_time(session, now, therapist_id=slot.therapist_id,
                                   modality=slot.modality, start=slot.start, end=slot.end,
                                   blocked_end=slot.blocked_end, rooms=slot.rooms)
@@ -213,11 +215,17 @@ class Ledger:
                                        expires_at=now + timedelta(minutes=self.hold_minutes))
                 self._insert_token(session, now, hashed, booking_id=hold_id)
                 emit(session, "hold_placed", {"hold": policy.hold_view(row)})
+                answer = {**policy.hold_view(row), "status": "held"}
+                self._store_answer(session, "holds", idempotency_key, answer)
+        except _Replay:
+            return self.replay("holds", idempotency_key, request or {})
         except IntegrityError as error:
             if is_exclusion_violation(error):
                 raise SlotUnavailable("That time is no longer available.") from None
+            if idempotency_key and is_idempotency_race(error):
+                return self.replay("holds", idempotency_key, request or {})
             raise
-        return {**policy.hold_view(row), "status": "held", "manage_token": token}
+        return {**answer, "manage_token": token}
 
     def release_hold(self, hold_id: str, caller: Caller) -> dict[str, Any]:
         now = self.now()
@@ -254,7 +262,7 @@ class Ledger:
             raise IdempotencyConflict("This Idempotency-Key was used with a different request.")
         if scope not in CREATING_SCOPES:
             return row["response"]
-        kind = "course" if scope == "courses" else "booking"
+        kind = "course" if scope == "courses" else "booking"  # a hold is a bookings row
         return {**row["response"],
                 "manage_token": self.issue_manage_token(kind, row["response"]["id"])}
 

@@ -75,10 +75,17 @@ class BookingService:
     # holds
 
     @rpc
-    def place_hold(self, therapist_id: str, session_type: str, modality: str,
-                   start: str) -> dict[str, Any]:
+    def place_hold(self, therapist_id: str, session_type: str, modality: str, start: str,
+                   idempotency_key: str | None = None) -> dict[str, Any]:
+        ledger = self._ledger()
+        request = {"therapist_id": therapist_id, "session_type": session_type,
+                   "modality": modality, "start": start}
+        if idempotency_key:  # a repeat: the time is its own hold's now
+            replayed = ledger.replay("holds", idempotency_key, request)
+            if replayed is not None:
+                return replayed
         slot = self._check_session(therapist_id, session_type, modality, start)
-        hold = self._ledger().place_hold(slot)
+        hold = ledger.place_hold(slot, idempotency_key, request)
         self.events.wake()
         return hold
 

@@ -264,6 +264,16 @@ def test_a_repeated_change_with_its_key_answers_what_was_done(service, uow):
     assert [kind for kind, _ in events(uow)].count("course_cancelled") == 1
 
 
+def test_a_repeated_hold_with_its_key_is_the_same_hold(service, uow):
+    first = service.place_hold("t1", "dit", "video", iso(START), "hold-1")
+    again = service.place_hold("t1", "dit", "video", iso(START), "hold-1")
+    assert again["id"] == first["id"] and again["manage_token"] != first["manage_token"]
+    service.release_hold(first["id"], manage(again["manage_token"]))  # the new token works
+    with pytest.raises(IdempotencyConflict):
+        service.place_hold("t1", "dit", "video", iso(START + timedelta(hours=1)), "hold-1")
+    assert [kind for kind, _ in events(uow)].count("hold_placed") == 1
+
+
 def test_a_repeat_is_authorised_before_it_is_answered(service):
     booking = service.create_booking(request())
     service.cancel_booking(booking["id"], manage(booking["manage_token"]), None, "cancel-1")
