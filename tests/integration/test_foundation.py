@@ -171,7 +171,7 @@ class Caller:
 
     @rpc
     def ask(self, seconds: float) -> None:
-        self.slow.call("write_late", seconds, timeout=0.5)
+        self.slow.call("write_late", seconds, timeout=2.0)
 
 
 def test_a_change_that_outlives_its_callers_deadline_is_not_made(
@@ -180,7 +180,9 @@ def test_a_change_that_outlives_its_callers_deadline_is_not_made(
         container_factory(service, service_config).start()
     with ClusterRpcProxy(service_config) as cluster:
         with pytest.raises(ServiceUnavailable):
-            cluster.caller.ask(1.0)
+            cluster.caller.ask(2.5)
+        with pytest.raises(ServiceUnavailable):  # within the last second: refused as well
+            cluster.caller.ask(1.5)
         import eventlet
 
         eventlet.sleep(1.0)  # the slow worker reaches its commit, after the deadline
