@@ -22,12 +22,13 @@ DEFAULT_SECONDS = 30
 
 class ShutdownDeadline(DependencyProvider):
     """Wraps the process's SIGTERM handler (``nameko run``'s graceful stop) with an alarm whose
-    default action ends the process. Installed once per process, when the container starts
-    (after ``nameko run`` set its handler, in the main thread that signals need)."""
+    default action ends the process. Installed once per process in ``setup``: after ``nameko
+    run`` set its handler, in the main thread that signals need, and before any extension
+    starts (the hang is a stop that comes while they start)."""
 
     installed = False
 
-    def start(self) -> None:
+    def setup(self) -> None:
         if ShutdownDeadline.installed:
             return
         graceful = signal.getsignal(signal.SIGTERM)
