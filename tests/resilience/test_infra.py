@@ -21,7 +21,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.resilience.infra import ROOT, MailCatcher, Processes, port_open
 
-pytestmark = pytest.mark.resilience
+pytestmark = [pytest.mark.resilience, pytest.mark.e2e]
 
 def test_a_restarted_rabbit_node_keeps_a_persistent_message(rabbit_node):
     name = f"selftest-{uuid.uuid4().hex[:8]}"
