@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from clinic.db import UnitOfWork, create_engine_for, is_sqlite
-from services.availability import domain
+from services.availability import inputs
 from services.availability.models import Room, ScheduleRow, Therapist
 
 ROOMS = ({"id": "garden-room", "name": "Garden room"},
@@ -82,7 +82,7 @@ def load_demo_clinic(uow: UnitOfWork, clinic_timezone: str = "Europe/London") ->
             session.add(Therapist(**fields, timezone=clinic_timezone, created_at=now))
         session.flush()  # therapists before their schedules (no ORM relationship orders them)
         for entry in THERAPISTS:
-            checked = domain.schedule_input({"weekly": entry["schedule"]}, clinic_timezone)
+            checked = inputs.schedule_input({"weekly": entry["schedule"]}, clinic_timezone)
             session.add(ScheduleRow(therapist_id=entry["id"], updated_at=now, **vars(checked)))
     return True
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from clinic.access import FEED_PREFIX, new_token
 from clinic.errors import InvalidRequest, NotFound
-from services.availability import domain
+from services.availability import inputs
 from services.availability.models import (
     Base,
     BusyTime,
@@ -38,7 +38,7 @@ LONGEST_BUSY = timedelta(days=1)
 
 
 def therapist(session: Session, therapist_id: str) -> Therapist:
-    found = session.get(Therapist, therapist_id) if domain.clean_key(therapist_id) else None
+    found = session.get(Therapist, therapist_id) if inputs.clean_key(therapist_id) else None
     if found is None:
         raise NotFound(f"No therapist {therapist_id!r}.")
     return found
@@ -47,9 +47,9 @@ def therapist(session: Session, therapist_id: str) -> Therapist:
 def therapist_with_schedule(session: Session, therapist_id: Any, session_type_id: Any,
                             ) -> tuple[Therapist, ScheduleRow | None, timedelta]:
     """A search's therapist, schedule and session length in one round trip (404 before 400)."""
-    if not domain.clean_key(therapist_id):
+    if not inputs.clean_key(therapist_id):
         raise NotFound(f"No therapist {therapist_id!r}.")
-    kind = session_type_id if domain.clean_key(session_type_id) else ""
+    kind = session_type_id if inputs.clean_key(session_type_id) else ""
     duration = (select(SessionType.duration_minutes).where(SessionType.id == kind)
                 .scalar_subquery())
     found = session.execute(
@@ -87,7 +87,7 @@ def therapists(session: Session, specialty: str | None, modality: str | None) ->
 
 
 def free_therapist_id(session: Session, name: str) -> str:
-    base = domain.slugify(name)
+    base = inputs.slugify(name)
     candidate, number = base, 1
     while session.get(Therapist, candidate) is not None:
         number += 1
@@ -134,14 +134,14 @@ def schedule_dict(row: ScheduleRow) -> dict[str, Any]:
 
 
 def engine_schedule(row: ScheduleRow) -> Schedule:
-    return domain.engine_schedule(
+    return inputs.engine_schedule(
         row.timezone, row.weekly, buffer_minutes=row.buffer_minutes,
         slot_interval_minutes=row.slot_interval_minutes,
         min_notice_hours=row.min_notice_hours, horizon_days=row.horizon_days)
 
 
 def time_off_dict(row: TimeOff) -> dict[str, Any]:
-    return {"id": row.id, "start": domain.iso(row.start), "end": domain.iso(row.end),
+    return {"id": row.id, "start": inputs.iso(row.start), "end": inputs.iso(row.end),
             "reason": row.reason}
 
 
@@ -241,11 +241,11 @@ def record_busy(session: Session, values: dict[str, Any]) -> None:
 def hold_values(hold: dict[str, Any], *, active: bool, now: datetime) -> dict[str, Any]:
     return {
         "id": hold["id"], "kind": "hold", "therapist_id": hold["therapist_id"],
-        "room": hold.get("room"), "start": domain.instant(hold["start"], "start"),
-        "end": domain.instant(hold["end"], "end"),
-        "blocked_end": domain.instant(hold.get("blocked_end") or hold["end"], "blocked_end"),
+        "room": hold.get("room"), "start": inputs.instant(hold["start"], "start"),
+        "end": inputs.instant(hold["end"], "end"),
+        "blocked_end": inputs.instant(hold.get("blocked_end") or hold["end"], "blocked_end"),
         "active": active,
-        "expires_at": (domain.instant(hold["expires_at"], "expires_at")
+        "expires_at": (inputs.instant(hold["expires_at"], "expires_at")
                        if hold.get("expires_at") else None),
         "sequence": 0, "updated_at": now,
     }
@@ -254,9 +254,9 @@ def hold_values(hold: dict[str, Any], *, active: bool, now: datetime) -> dict[st
 def booking_values(booking: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {
         "id": booking["id"], "kind": "booking", "therapist_id": booking["therapist_id"],
-        "room": booking.get("room"), "start": domain.instant(booking["start"], "start"),
-        "end": domain.instant(booking["end"], "end"),
-        "blocked_end": domain.instant(booking.get("blocked_end") or booking["end"],
+        "room": booking.get("room"), "start": inputs.instant(booking["start"], "start"),
+        "end": inputs.instant(booking["end"], "end"),
+        "blocked_end": inputs.instant(booking.get("blocked_end") or booking["end"],
                                       "blocked_end"),
         "active": booking.get("status") != "cancelled", "expires_at": None,
         "sequence": int(booking.get("sequence") or 0), "updated_at": now,

@@ -1,6 +1,6 @@
 """The availability service: therapists, schedules, time off; finds free slots and course times.
 
-Entrypoints only: each opens a transaction and delegates to ``operations``. Busy times come from
+Entrypoints only: each opens a transaction and delegates to ``usecases``. Busy times come from
 the booking service's events; the booking service stays the authority on who has which time.
 """
 
@@ -16,7 +16,7 @@ from clinic.errors import rpc
 from clinic.events import event_handler, first_delivery
 from clinic.settings import Settings
 from clinic.shutdown import ShutdownDeadline
-from services.availability import operations as ops
+from services.availability import usecases as ops
 from services.availability.models import processed_events
 
 

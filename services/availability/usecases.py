@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
 from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
-from services.availability import domain
+from services.availability import inputs
 from services.availability import repository as repo
 from services.availability.course_planner import course_conflicts, course_starts
 from services.availability.course_planner import plan_course_options as plan_options
@@ -57,7 +57,7 @@ def list_session_types(session: Session) -> list[dict[str, Any]]:
 def create_session_type(session: Session, caller: dict | None,
                         data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_admin()
-    fields = domain.new_session_type(data)
+    fields = inputs.new_session_type(data)
     if session.get(SessionType, fields["id"]) is not None:
         raise _conflict_exists("session type", fields["id"])
     row = SessionType(**fields)
@@ -72,7 +72,7 @@ def list_rooms(session: Session) -> list[dict[str, Any]]:
 
 def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_admin()
-    fields = domain.new_room(data)
+    fields = inputs.new_room(data)
     if session.get(Room, fields["id"]) is not None:
         raise _conflict_exists("room", fields["id"])
     session.add(Room(**fields))
@@ -85,7 +85,7 @@ def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> 
 def create_therapist(session: Session, caller: dict | None, data: dict[str, Any],
                      clinic_timezone: str, now: datetime) -> dict[str, Any]:
     _caller(caller).require_admin()
-    fields = domain.new_therapist(data, clinic_timezone)
+    fields = inputs.new_therapist(data, clinic_timezone)
     if fields["id"] is None:
         fields["id"] = repo.free_therapist_id(session, fields["name"])
     elif session.get(Therapist, fields["id"]) is not None:
@@ -99,7 +99,7 @@ def create_therapist(session: Session, caller: dict | None, data: dict[str, Any]
 def list_therapists(session: Session, specialty: str | None = None,
                     modality: str | None = None) -> list[dict[str, Any]]:
     if modality:
-        domain.modality(modality)
+        inputs.modality(modality)
     return [repo.public_therapist(row) for row in repo.therapists(session, specialty, modality)]
 
 
@@ -173,7 +173,7 @@ def put_schedule(session: Session, caller: dict | None, therapist_id: str,
                  data: dict[str, Any], now: datetime) -> dict[str, Any]:
     _caller(caller).require_therapist(therapist_id)
     therapist = repo.therapist(session, therapist_id)
-    checked = domain.schedule_input(data, therapist.timezone)
+    checked = inputs.schedule_input(data, therapist.timezone)
     row = repo.schedule_row(session, therapist_id)
     if row is None:
         row = ScheduleRow(therapist_id=therapist_id)
@@ -188,7 +188,7 @@ def get_schedule(session: Session, therapist_id: str) -> dict[str, Any]:
     therapist = repo.therapist(session, therapist_id)
     row = repo.schedule_row(session, therapist_id)
     if row is None:  # not set yet: an empty week with the defaults
-        return {"timezone": therapist.timezone, "weekly": [], **domain.SCHEDULE_DEFAULTS}
+        return {"timezone": therapist.timezone, "weekly": [], **inputs.SCHEDULE_DEFAULTS}
     return repo.schedule_dict(row)
 
 
@@ -196,7 +196,7 @@ def add_time_off(session: Session, caller: dict | None, therapist_id: str,
                  data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
-    start, end, reason = domain.time_off_input(data)
+    start, end, reason = inputs.time_off_input(data)
     row = TimeOff(id=uuid.uuid4().hex, therapist_id=therapist_id, start=start, end=end,
                   reason=reason)
     session.add(row)
@@ -215,7 +215,7 @@ def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
                     time_off_id: str) -> None:
     _caller(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
-    row = session.get(TimeOff, time_off_id) if domain.clean_key(time_off_id) else None
+    row = session.get(TimeOff, time_off_id) if inputs.clean_key(time_off_id) else None
     if row is None or row.therapist_id != therapist_id:
         raise NotFound(f"No time off {time_off_id!r} for this therapist.")
     session.delete(row)
@@ -228,15 +228,15 @@ def _request(session: Session, therapist_id: str, session_type: Any, modality: A
     """The therapist, its schedule row, the session's length and the checked modality."""
     therapist, schedule, duration = repo.therapist_with_schedule(session, therapist_id,
                                                                  session_type)
-    return therapist, schedule, duration, domain.modality(modality)
+    return therapist, schedule, duration, inputs.modality(modality)
 
 
 def find_slots(session: Session, now: datetime, therapist_id: str, session_type: Any,
                modality: Any, from_date: Any, to_date: Any,
                tz: str | None = None) -> dict[str, Any]:
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    zone = domain.zone(tz or therapist.timezone)
-    window = domain.date_window(from_date, to_date, zone)
+    zone = inputs.zone(tz or therapist.timezone)
+    window = inputs.date_window(from_date, to_date, zone)
     if row is None:
         return {"slots": [], "timezone": zone.key}
     schedule = repo.engine_schedule(row)
@@ -249,7 +249,7 @@ def find_slots(session: Session, now: datetime, therapist_id: str, session_type:
     taken = repo.calendar(session, therapist_id, schedule, modality, searched, duration, now)
     slots = engine_find_slots(schedule, taken, modality=modality, duration=duration,
                               window=searched, now=now)
-    return {"slots": [{"start": domain.iso(s.start, zone), "end": domain.iso(s.end, zone)}
+    return {"slots": [{"start": inputs.iso(s.start, zone), "end": inputs.iso(s.end, zone)}
                       for s in slots], "timezone": zone.key}
 
 
@@ -257,17 +257,17 @@ def course_options(session: Session, now: datetime, therapist_id: str, session_t
                    modality: Any, sessions: Any = 16, from_date: Any = None,
                    tz: str | None = None, skip_weeks: Any = None) -> dict[str, Any]:
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    count = domain.sessions_count(sessions)
-    zone = domain.zone(tz or therapist.timezone)
-    first_day = domain.day(from_date, "from") if from_date is not None else (
+    count = inputs.sessions_count(sessions)
+    zone = inputs.zone(tz or therapist.timezone)
+    first_day = inputs.day(from_date, "from") if from_date is not None else (
         now.astimezone(zone).date())
-    skipped = domain.skip_dates(skip_weeks)
+    skipped = inputs.skip_dates(skip_weeks)
     if row is None:
         return {"options": [], "timezone": therapist.timezone}
     schedule = repo.engine_schedule(row)
-    schedule_zone = domain.zone(schedule.timezone, "timezone")
+    schedule_zone = inputs.zone(schedule.timezone, "timezone")
     # ``from`` is read in the caller's zone; the planner counts days in the schedule's.
-    not_before = domain.local_midnight(first_day, zone)
+    not_before = inputs.local_midnight(first_day, zone)
     start_day = not_before.astimezone(schedule_zone).date()
     # Every option's first session lies within a week (plus skipped weeks) of the later of
     # ``from`` and the notice; its last one that many course weeks on.
@@ -285,7 +285,7 @@ def course_options(session: Session, now: datetime, therapist_id: str, session_t
         raise InvalidRequest.field("skip_weeks", str(error)) from None
     return {"timezone": schedule.timezone, "options": [
         {"weekday": option.weekday, "local_time": option.local_time,
-         "sessions": [domain.iso(s.start, zone) for s in option.sessions]}
+         "sessions": [inputs.iso(s.start, zone) for s in option.sessions]}
         for option in options if option.sessions[0].start >= not_before]}
 
 
@@ -302,7 +302,7 @@ def check_session(session: Session, now: datetime, therapist_id: str, session_ty
                   modality: Any, start: Any) -> dict[str, Any]:
     """Is ``start`` on offer, ignoring bookings and holds (the booking service checks those)?"""
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    begins = domain.instant(start, "start")
+    begins = inputs.instant(start, "start")
     if row is None:
         raise SlotUnavailable("This therapist has no schedule yet.")
     schedule = repo.engine_schedule(row)
@@ -313,8 +313,8 @@ def check_session(session: Session, now: datetime, therapist_id: str, session_ty
     if not check.is_bookable(begins):
         raise SlotUnavailable("That time is not one this therapist offers.")
     return {**_booking_facts(therapist, duration, schedule, modality, list(taken.rooms)),
-            "session_type": session_type, "start": domain.iso(begins),
-            "end": domain.iso(begins + duration)}
+            "session_type": session_type, "start": inputs.iso(begins),
+            "end": inputs.iso(begins + duration)}
 
 
 def check_course(session: Session, now: datetime, therapist_id: str, session_type: Any,
@@ -322,9 +322,9 @@ def check_course(session: Session, now: datetime, therapist_id: str, session_typ
                  skip_weeks: Any = None) -> dict[str, Any]:
     """The course's weekly sessions and those the schedule does not offer (busy ignored)."""
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    begins = domain.instant(first_start, "first_start")
-    count = domain.sessions_count(sessions)
-    skipped = domain.skip_dates(skip_weeks)
+    begins = inputs.instant(first_start, "first_start")
+    count = inputs.sessions_count(sessions)
+    skipped = inputs.skip_dates(skip_weeks)
     schedule = repo.engine_schedule(row) if row else None
     try:
         starts = course_starts(schedule.timezone if schedule else therapist.timezone, begins,
@@ -343,9 +343,9 @@ def check_course(session: Session, now: datetime, therapist_id: str, session_typ
         rooms = list(taken.rooms)
     return {**_booking_facts(therapist, duration, schedule, modality, rooms),
             "session_type": session_type,
-            "sessions": [{"start": domain.iso(s), "end": domain.iso(s + duration)}
+            "sessions": [{"start": inputs.iso(s), "end": inputs.iso(s + duration)}
                          for s in starts],
-            "conflicts": [domain.iso(s) for s in conflicts]}
+            "conflicts": [inputs.iso(s) for s in conflicts]}
 
 
 # --- busy times from booking events ------------------------------------------------------------

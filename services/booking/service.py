@@ -23,8 +23,8 @@ from clinic.rpc import ServiceRpc
 from clinic.settings import Settings
 from clinic.shutdown import ShutdownDeadline
 from services.booking import policy
-from services.booking.ledger import Ledger, Slot, reschedule_request
 from services.booking.models import outbox
+from services.booking.usecases import Ledger, Slot, reschedule_request
 
 DEFAULT_LIST_DAYS = 90
 FEED_DAYS_BACK = 90  # API.md: a feed shows sessions from 90 days back

@@ -18,7 +18,7 @@ from clinic.db import Database
 from clinic.errors import NotFound, rpc
 from clinic.events import event_handler, first_delivery
 from clinic.shutdown import ShutdownDeadline
-from services.notifications import delivery, ledger
+from services.notifications import repository, usecases
 from services.notifications.mailer import Post
 from services.notifications.models import processed_events
 from services.notifications.settings import Config
@@ -55,11 +55,11 @@ class NotificationsService:
             if not who.is_admin:
                 if who.kind != "therapist" or not (booking_id or course_id):
                     who.require_admin()  # the whole log is the admin's
-                owner = ledger.therapist_of(session, booking_id, course_id)
+                owner = repository.therapist_of(session, booking_id, course_id)
                 if owner is None:
                     raise NotFound("No notifications for that booking or course.")
                 who.require_therapist(owner)
-            return ledger.listing(session, booking_id, course_id)
+            return repository.listing(session, booking_id, course_id)
 
     @event_handler("booking", "booking_confirmed")
     def on_booking_confirmed(self, payload: dict[str, Any]) -> None:
@@ -85,7 +85,7 @@ class NotificationsService:
     def send_due(self) -> None:
         """Add reminders and ending notices that came due, then send whatever is due."""
         with self.db.transaction() as session:
-            ledger.plan_due(session, self.clock(), self.settings.reminder_hours,
+            repository.plan_due(session, self.clock(), self.settings.reminder_hours,
                             self.settings.course_ending_notice_sessions)
         self._deliver()
 
@@ -93,11 +93,11 @@ class NotificationsService:
         with self.db.transaction() as session:
             if not first_delivery(session, processed_events, payload["id"]):
                 return
-            added = ledger.apply_event(session, payload, self.clock())
+            added = repository.apply_event(session, payload, self.clock())
         if added:
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
-    def _deliver(self) -> delivery.Outcome:
-        directory = delivery.Directory(self.booking, self.availability,
+    def _deliver(self) -> usecases.Outcome:
+        directory = usecases.Directory(self.booking, self.availability,
                                        self.settings.rpc_timeout)
-        return delivery.deliver_due(self.db, self.clock, self.settings, self.post, directory)
+        return usecases.deliver_due(self.db, self.clock, self.settings, self.post, directory)

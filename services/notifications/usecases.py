@@ -17,7 +17,7 @@ from typing import Any
 import eventlet
 
 from clinic.db import UnitOfWork
-from services.notifications import composer, ledger, mailer
+from services.notifications import composer, mailer, repository
 from services.notifications.invitations import invitation
 from services.notifications.settings import NotificationSettings
 
@@ -71,10 +71,10 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
     lease = timedelta(seconds=settings.claim_lease_seconds)
     while True:
         with uow.transaction() as session:
-            claimed = ledger.claim_due(session, now(), BATCH, lease)
+            claimed = repository.claim_due(session, now(), BATCH, lease)
         for item in claimed:
             with uow.transaction() as session:
-                if not ledger.renew_claim(session, item, now(), lease):
+                if not repository.renew_claim(session, item, now(), lease):
                     continue
             try:
                 recipient = send_one(item, settings, post, directory, now())
@@ -82,13 +82,13 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
                 log.warning("notification %s (%s to %s) not sent, attempt %s: %s", item.id,
                             item.kind, item.recipient_role, item.attempts, error)
                 with uow.transaction() as session:
-                    ledger.mark_failed_attempt(session, item, f"{type(error).__name__}: {error}",
-                                               now(), settings.max_attempts,
-                                               settings.retry_seconds)
+                    repository.mark_failed_attempt(
+                        session, item, f"{type(error).__name__}: {error}", now(),
+                        settings.max_attempts, settings.retry_seconds)
                 failed += 1
                 continue
             with uow.transaction() as session:
-                ledger.mark_sent(session, item.id, recipient, now())
+                repository.mark_sent(session, item.id, recipient, now())
             sent += 1
         if len(claimed) < BATCH:
             return Outcome(sent, failed)
@@ -105,7 +105,7 @@ def _optional(lookup: Callable[[], Any], needed: bool) -> Any:
         return None
 
 
-def send_one(item: ledger.Claimed, settings: NotificationSettings, post: mailer.Post,
+def send_one(item: repository.Claimed, settings: NotificationSettings, post: mailer.Post,
              directory: Directory, now: datetime) -> str:
     """Compose and send one claimed notification; returns the address it went to."""
     head = letterhead(settings)
