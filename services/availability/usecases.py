@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from clinic import wire
 from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
 from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
 from services.availability import inputs
@@ -215,7 +216,7 @@ def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
                     time_off_id: str) -> None:
     _caller(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
-    row = session.get(TimeOff, time_off_id) if inputs.clean_key(time_off_id) else None
+    row = session.get(TimeOff, time_off_id) if wire.clean_key(time_off_id) else None
     if row is None or row.therapist_id != therapist_id:
         raise NotFound(f"No time off {time_off_id!r} for this therapist.")
     session.delete(row)
@@ -235,7 +236,7 @@ def find_slots(session: Session, now: datetime, therapist_id: str, session_type:
                modality: Any, from_date: Any, to_date: Any,
                tz: str | None = None) -> dict[str, Any]:
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    zone = inputs.zone(tz or therapist.timezone)
+    zone = wire.zone(tz or therapist.timezone)
     window = inputs.date_window(from_date, to_date, zone)
     if row is None:
         return {"slots": [], "timezone": zone.key}
@@ -249,7 +250,7 @@ def find_slots(session: Session, now: datetime, therapist_id: str, session_type:
     taken = repo.calendar(session, therapist_id, schedule, modality, searched, duration, now)
     slots = engine_find_slots(schedule, taken, modality=modality, duration=duration,
                               window=searched, now=now)
-    return {"slots": [{"start": inputs.iso(s.start, zone), "end": inputs.iso(s.end, zone)}
+    return {"slots": [{"start": wire.iso(s.start, zone), "end": wire.iso(s.end, zone)}
                       for s in slots], "timezone": zone.key}
 
 
@@ -258,14 +259,14 @@ def course_options(session: Session, now: datetime, therapist_id: str, session_t
                    tz: str | None = None, skip_weeks: Any = None) -> dict[str, Any]:
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
     count = inputs.sessions_count(sessions)
-    zone = inputs.zone(tz or therapist.timezone)
-    first_day = inputs.day(from_date, "from") if from_date is not None else (
+    zone = wire.zone(tz or therapist.timezone)
+    first_day = wire.day(from_date, "from") if from_date is not None else (
         now.astimezone(zone).date())
     skipped = inputs.skip_dates(skip_weeks)
     if row is None:
         return {"options": [], "timezone": therapist.timezone}
     schedule = repo.engine_schedule(row)
-    schedule_zone = inputs.zone(schedule.timezone, "timezone")
+    schedule_zone = wire.zone(schedule.timezone, "timezone")
     # ``from`` is read in the caller's zone; the planner counts days in the schedule's.
     not_before = inputs.local_midnight(first_day, zone)
     start_day = not_before.astimezone(schedule_zone).date()
@@ -285,7 +286,7 @@ def course_options(session: Session, now: datetime, therapist_id: str, session_t
         raise InvalidRequest.field("skip_weeks", str(error)) from None
     return {"timezone": schedule.timezone, "options": [
         {"weekday": option.weekday, "local_time": option.local_time,
-         "sessions": [inputs.iso(s.start, zone) for s in option.sessions]}
+         "sessions": [wire.iso(s.start, zone) for s in option.sessions]}
         for option in options if option.sessions[0].start >= not_before]}
 
 
@@ -302,7 +303,7 @@ def check_session(session: Session, now: datetime, therapist_id: str, session_ty
                   modality: Any, start: Any) -> dict[str, Any]:
     """Is ``start`` on offer, ignoring bookings and holds (the booking service checks those)?"""
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    begins = inputs.instant(start, "start")
+    begins = wire.instant(start, "start")
     if row is None:
         raise SlotUnavailable("This therapist has no schedule yet.")
     schedule = repo.engine_schedule(row)
@@ -313,8 +314,8 @@ def check_session(session: Session, now: datetime, therapist_id: str, session_ty
     if not check.is_bookable(begins):
         raise SlotUnavailable("That time is not one this therapist offers.")
     return {**_booking_facts(therapist, duration, schedule, modality, list(taken.rooms)),
-            "session_type": session_type, "start": inputs.iso(begins),
-            "end": inputs.iso(begins + duration)}
+            "session_type": session_type, "start": wire.iso(begins),
+            "end": wire.iso(begins + duration)}
 
 
 def check_course(session: Session, now: datetime, therapist_id: str, session_type: Any,
@@ -322,7 +323,7 @@ def check_course(session: Session, now: datetime, therapist_id: str, session_typ
                  skip_weeks: Any = None) -> dict[str, Any]:
     """The course's weekly sessions and those the schedule does not offer (busy ignored)."""
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    begins = inputs.instant(first_start, "first_start")
+    begins = wire.instant(first_start, "first_start")
     count = inputs.sessions_count(sessions)
     skipped = inputs.skip_dates(skip_weeks)
     schedule = repo.engine_schedule(row) if row else None
@@ -343,9 +344,9 @@ def check_course(session: Session, now: datetime, therapist_id: str, session_typ
         rooms = list(taken.rooms)
     return {**_booking_facts(therapist, duration, schedule, modality, rooms),
             "session_type": session_type,
-            "sessions": [{"start": inputs.iso(s), "end": inputs.iso(s + duration)}
+            "sessions": [{"start": wire.iso(s), "end": wire.iso(s + duration)}
                          for s in starts],
-            "conflicts": [inputs.iso(s) for s in conflicts]}
+            "conflicts": [wire.iso(s) for s in conflicts]}
 
 
 # --- busy times from booking events ------------------------------------------------------------

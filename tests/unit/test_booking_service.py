@@ -22,6 +22,7 @@ from clinic.errors import (
     SlotUnavailable,
     Unauthorized,
 )
+from clinic.settings import Settings
 from services.booking.models import bookings, courses, idempotency_keys, outbox
 from services.booking.service import BookingService
 
@@ -110,9 +111,10 @@ def clock():
 @pytest.fixture
 def service(uow, clock):
     return worker_factory(BookingService, db=uow, clock=clock, availability=Availability(),
-                          settings={"hold_minutes": 10, "cancellation_notice_hours": 48,
-                                    "video_base": "https://meet.example",
-                                    "clinic_timezone": "Europe/London"})
+                          settings=Settings.from_config({
+                              "HOLD_MINUTES": "10", "CANCELLATION_NOTICE_HOURS": "48",
+                              "CLINIC_VIDEO_BASE_URL": "https://meet.example",
+                              "CLINIC_TIMEZONE": "Europe/London"}))
 
 
 def request(start=START, therapist="t1", modality="video", **extra):
