@@ -5,6 +5,7 @@ and declares what they share.
 """
 
 from clinic.rpc import ServiceRpc
+from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
 from gateway.api.booking import BookingApi
 from gateway.api.calendars import CalendarsApi
@@ -12,14 +13,13 @@ from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
 from gateway.api.pages import PagesApi
-from gateway.dependencies import Config
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
                      PagesApi):
     name = "gateway"
 
-    config = Config()
+    config = SettingsProvider()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     availability = ServiceRpc("availability")
     booking = ServiceRpc("booking")

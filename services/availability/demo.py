@@ -1,17 +1,21 @@
 """A small demo clinic, so ``make run`` on an empty data folder shows something at once.
 
-Loaded by the supervisor after migrations when ``CLINIC_DEMO`` is on (the default) and the
-availability database has no therapist yet; ``CLINIC_DEMO=0`` starts empty (tests do).
+Loaded after migrations by ``python -m services.availability.demo`` (the supervisor runs it, see
+``clinic.supervisor.SETUP``) when ``CLINIC_DEMO`` is on (the default) and the availability
+database has no therapist yet; ``CLINIC_DEMO=0`` starts empty (tests do).
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import clinic  # noqa: F401 (quiets eventlet's notice)
 from clinic.db import UnitOfWork, create_engine_for, is_sqlite
+from clinic.settings import Settings
 from services.availability import inputs
 from services.availability.models import Room, ScheduleRow, Therapist
 
@@ -88,7 +92,7 @@ def load_demo_clinic(uow: UnitOfWork, clinic_timezone: str = "Europe/London") ->
 
 
 def load_if_empty(database_url: str, clinic_timezone: str = "Europe/London") -> bool:
-    """The supervisor's entry point: open the availability database, load, close."""
+    """Open the availability database, load, close."""
     import threading
 
     engine = create_engine_for(database_url)
@@ -99,3 +103,16 @@ def load_if_empty(database_url: str, clinic_timezone: str = "Europe/London") -> 
         return False
     finally:
         engine.dispose()
+
+
+def main() -> int:
+    settings = Settings.from_env()
+    if settings.demo and load_if_empty(settings.database_url("availability"),
+                                       settings.clinic_timezone):
+        print("demo clinic loaded: three therapists, two rooms (CLINIC_DEMO=0 starts empty)",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

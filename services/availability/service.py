@@ -8,26 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.extensions import DependencyProvider
-
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler, first_delivery
-from clinic.settings import Settings
+from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
 from services.availability import usecases as ops
 from services.availability.models import processed_events
-
-
-class ClinicSettings(DependencyProvider):
-    """The clinic's settings (its default zone for new therapists), parsed once."""
-
-    def setup(self) -> None:
-        self.settings = Settings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx) -> Settings:
-        return self.settings
 
 
 class AvailabilityService:
@@ -36,7 +24,7 @@ class AvailabilityService:
     db = Database("availability")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
-    settings = ClinicSettings()
+    settings = SettingsProvider()  # the clinic's zone for new therapists
 
     @rpc
     def ping(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 
 from clinic.access import Caller
@@ -17,11 +16,13 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import NotFound, rpc
 from clinic.events import event_handler, first_delivery
+from clinic.rpc import ServiceRpc
+from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
 from services.notifications import repository, usecases
 from services.notifications.mailer import Post
 from services.notifications.models import processed_events
-from services.notifications.settings import Config
+from services.notifications.settings import NotificationSettings
 
 
 class PollTimer(Timer):
@@ -37,10 +38,10 @@ class NotificationsService:
     db = Database("notifications")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
-    settings = Config()
+    settings = SettingsProvider(NotificationSettings.from_config)
     post = Post()
-    booking = RpcProxy("booking")
-    availability = RpcProxy("availability")
+    booking = ServiceRpc("booking")  # each call bounded by RPC_TIMEOUT_SECONDS
+    availability = ServiceRpc("availability")
 
     @rpc
     def ping(self) -> str:
@@ -86,7 +87,7 @@ class NotificationsService:
         """Add reminders and ending notices that came due, then send whatever is due."""
         with self.db.transaction() as session:
             repository.plan_due(session, self.clock(), self.settings.reminder_hours,
-                            self.settings.course_ending_notice_sessions)
+                                self.settings.course_ending_notice_sessions)
         self._deliver()
 
     def _record_and_send(self, payload: dict[str, Any]) -> None:
@@ -98,6 +99,5 @@ class NotificationsService:
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
     def _deliver(self) -> usecases.Outcome:
-        directory = usecases.Directory(self.booking, self.availability,
-                                       self.settings.rpc_timeout)
+        directory = usecases.Directory(self.booking, self.availability)
         return usecases.deliver_due(self.db, self.clock, self.settings, self.post, directory)

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import eventlet
-
 from clinic.db import UnitOfWork
 from services.notifications import composer, mailer, repository
 from services.notifications.invitations import invitation
@@ -30,26 +28,20 @@ MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 class Directory:
     """What other services know that a letter needs: the manage link, the therapist's contact.
 
-    Calls are bounded by ``RPC_TIMEOUT_SECONDS``; a failure fails this attempt (retried later).
+    ``booking`` and ``availability`` are ``clinic.rpc.ServiceRpc`` clients: each call is bounded
+    by ``RPC_TIMEOUT_SECONDS`` and a late or missing answer is a ``ServiceUnavailable`` (an
+    ordinary exception), which fails this attempt; it is retried later.
     """
 
-    def __init__(self, booking, availability, timeout: float):
+    def __init__(self, booking, availability):
         self.booking = booking
         self.availability = availability
-        self.timeout = timeout
-
-    def _call(self, proxy, method: str, *args: Any) -> Any:
-        # An ordinary exception, not eventlet's Timeout (a BaseException): one escaping a
-        # worker skips nameko's result handling and would leave the timer waiting forever.
-        late = TimeoutError(f"{method} did not answer within {self.timeout:g}s")
-        with eventlet.Timeout(self.timeout, late):
-            return getattr(proxy, method)(*args)
 
     def manage_token(self, kind: str, ident: str) -> str:
-        return self._call(self.booking, "issue_manage_token", kind, ident)
+        return self.booking.issue_manage_token(kind, ident)
 
     def therapist_contact(self, therapist_id: str) -> dict[str, Any]:
-        return self._call(self.availability, "get_therapist_contact", therapist_id)
+        return self.availability.get_therapist_contact(therapist_id)
 
 
 @dataclass(frozen=True)
