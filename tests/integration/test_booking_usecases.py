@@ -1,8 +1,8 @@
 """The booking service's methods through nameko's worker_factory, on SQLite and PostgreSQL.
 
 The database is real (migrated, on both backends); the availability RPC is replaced by a small
-double that answers by COMMON.md's contract (unit tier only; the integration and end-to-end
-tests run the real AvailabilityService).
+double that answers as availability's check_session and check_course do (the other integration
+and the end-to-end tests run the real AvailabilityService).
 """
 
 from datetime import UTC, date, datetime, timedelta
