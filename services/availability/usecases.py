@@ -17,18 +17,11 @@ from sqlalchemy.orm import Session
 from clinic import wire
 from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
 from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
-from services.availability import inputs
+from services.availability import inputs, models
 from services.availability import repository as repo
 from services.availability.course_planner import course_conflicts, course_starts
 from services.availability.course_planner import plan_course_options as plan_options
-from services.availability.models import (
-    Room,
-    ScheduleRow,
-    SessionType,
-    Therapist,
-    TherapistToken,
-    TimeOff,
-)
+from services.availability.models import Room, ScheduleRow, SessionType, Therapist, TimeOff
 from services.availability.slots import BookingCheck, Interval
 from services.availability.slots import find_slots as engine_find_slots
 
@@ -118,15 +111,15 @@ def issue_therapist_token(session: Session, caller: dict | None, therapist_id: s
     _caller(caller).require_admin()
     repo.therapist(session, therapist_id)
     token, digest = new_token(THERAPIST_PREFIX)
-    session.add(TherapistToken(token_hash=digest, therapist_id=therapist_id, created_at=now))
+    session.add(models.TherapistToken(token_hash=digest, therapist_id=therapist_id, created_at=now))
     return token
 
 
 def revoke_therapist_tokens(session: Session, caller: dict | None, therapist_id: str) -> int:
     _caller(caller).require_admin()
     repo.therapist(session, therapist_id)
-    result = session.execute(delete(TherapistToken)
-                             .where(TherapistToken.therapist_id == therapist_id))
+    result = session.execute(delete(models.TherapistToken)
+                             .where(models.TherapistToken.therapist_id == therapist_id))
     return result.rowcount
 
 

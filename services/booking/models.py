@@ -21,17 +21,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 from clinic.outbox import outbox_table
 from clinic.sql import UtcDateTime
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData()
-
-
-metadata = Base.metadata
+metadata = MetaData()
 outbox = outbox_table(metadata)
 
 # Statuses whose rows take the therapist's (and room's) time. A held row whose expires_at has

@@ -73,8 +73,8 @@ class UseCases:
         request = Request("holds", idempotency_key, {
             "therapist_id": therapist_id, "session_type": session_type, "modality": modality,
             "start": start})
-        replayed = self.keys.replay(request)  # a repeat: the time is its own hold's now
-        if replayed is not None:
+        # A repeat is answered before availability is asked: the time is its own hold's now.
+        if (replayed := self.keys.replay(request)) is not None:
             return replayed
         slot = self._slot(therapist_id, session_type, modality, start)
         token, hashed = new_token(MANAGE_PREFIX)
@@ -109,8 +109,7 @@ class UseCases:
                        idempotency_key: str | None = None) -> Answer:
         """A confirmed booking from an approved slot, or from a live hold (``hold_id``)."""
         request = Request("bookings", idempotency_key, body)
-        replayed = self.keys.replay(request)
-        if replayed is not None:
+        if (replayed := self.keys.replay(request)) is not None:
             return replayed
         slot = None if body.get("hold_id") else self._slot(  # a hold was checked when placed
             body.get("therapist_id"), body.get("session_type"), body.get("modality"),
@@ -156,8 +155,8 @@ class UseCases:
         current = self.get_booking(booking_id, caller)  # authorises before asking availability
         request = Request("reschedule_booking", idempotency_key, {
             "booking_id": booking_id, "start": iso(wire.instant(start, "start"))})
-        replayed = self.keys.replay(request)  # a repeat: availability would refuse its own time
-        if replayed is not None:
+        # A repeat is answered before availability is asked, which would refuse its own time.
+        if (replayed := self.keys.replay(request)) is not None:
             return replayed
         slot = self._slot(current["therapist_id"], current["session_type"],
                           current["modality"], start)
@@ -235,8 +234,7 @@ class UseCases:
                       idempotency_key: str | None = None) -> Answer:
         """Every session of the course, or none: one transaction, every conflict listed."""
         request = Request("courses", idempotency_key, body)
-        replayed = self.keys.replay(request)
-        if replayed is not None:
+        if (replayed := self.keys.replay(request)) is not None:
             return replayed
         planned = self._plan_course(body)
         client = policy.require_client(body.get("client"))

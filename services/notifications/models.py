@@ -6,28 +6,12 @@ delivery log; one row per message, keyed by what it is for, its recipient and it
 written before anything is sent — the unique key is what makes each message go out once.
 """
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 from clinic.events import processed_events_table
 from clinic.sql import UtcDateTime
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData()
-
-
-metadata = Base.metadata
+metadata = MetaData()
 processed_events = processed_events_table(metadata)
 
 sessions = Table(
