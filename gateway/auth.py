@@ -1,6 +1,10 @@
-"""Turning a request's credentials into a ``Caller``."""
+"""Turning a request's credentials into a ``Caller``, and checking it against a route's
+declared ``access``."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from werkzeug.wrappers import Request
 
@@ -35,3 +39,15 @@ def identify(request: Request, settings: Settings, availability) -> Caller:
     elif token.startswith(MANAGE_PREFIX):
         return Caller(kind="manage", token=token)
     raise Unauthorized("The token is not valid.")
+
+
+def authorise(access: str, caller: Caller, path_values: Mapping[str, Any]) -> None:
+    """What a route's ``access`` declares (public | admin | therapist | owner): the admin only;
+    that therapist (or the admin) when the path names one; otherwise any valid token, the
+    service deciding whose booking or course it is."""
+    if access == "admin":
+        caller.require_admin()
+    elif access == "therapist" and "therapist_id" in path_values:
+        caller.require_therapist(path_values["therapist_id"])
+    elif access != "public" and caller.kind == "public":
+        raise Unauthorized("This needs a token: the manage token, a therapist's or the admin's.")
