@@ -38,7 +38,8 @@ def _text_day(value: Any) -> Any:
 
 # What the services accept, said in the schema itself: text with something visible and no NUL
 # (PostgreSQL refuses it), whole numbers that are not booleans, instants with an offset as text
-# (a naive timestamp is a 400, as API.md says), dates as YYYY-MM-DD, IANA zones.
+# (a naive timestamp is a 400: docs/http-contract.md, "Conventions"), dates as YYYY-MM-DD, IANA
+# zones.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")]
 Whole = Annotated[int, BeforeValidator(_not_bool)]
 Instant = Annotated[AwareDatetime, BeforeValidator(_text_instant)]

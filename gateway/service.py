@@ -1,6 +1,7 @@
 """The gateway service: every public route, each delegating to a backend service over RPC.
 
-The routes live in ``gateway/api/``, one class per section of API.md; this class gathers them
+The routes live in ``gateway/api/``, one class per section of docs/http-contract.md; this class
+gathers them
 and declares what they share.
 """
 
