@@ -130,14 +130,14 @@ class CalendarsApi:
          tag="calendars", access="owner", errors=(404,), content_type="text/calendar",
          reply=str)
     def booking_calendar(self, request, caller: Caller, booking_id):
-        booking = self.booking.get_booking(booking_id, caller.to_rpc())
+        booking = self.booking.get_booking(caller.to_rpc(), booking_id)
         return self._calendar_file(booking["therapist_id"], [booking], f"session-{booking_id}")
 
     @api("GET", "/api/v1/courses/{course_id}.ics", summary="Every session of a course as a "
          "calendar file.", tag="calendars", access="owner", errors=(404,),
          content_type="text/calendar", reply=str)
     def course_calendar(self, request, caller: Caller, course_id):
-        course = self.booking.get_course(course_id, caller.to_rpc())
+        course = self.booking.get_course(caller.to_rpc(), course_id)
         total = len(course["sessions"])
         sessions = [{**session, "id": session["booking_id"], "session_number": session["number"],
                      "course_sessions": total, "session_type": course["session_type"],

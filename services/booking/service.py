@@ -1,6 +1,7 @@
 """The booking service: holds, bookings and courses; the one authority on who has which time.
 
-Entrypoints only: each hands its arguments to the use cases (``usecases.UseCases``), which ask
+Entrypoints only (those that need to know who asks take the ``caller`` first, as in every
+service): each hands its arguments to the use cases (``usecases.UseCases``), which ask
 availability whether the time is one the schedule offers (before any transaction is open), then
 claim the time and write the change with its events in one transaction. After the commit the
 outbox relay is woken to publish them.
@@ -56,7 +57,7 @@ class BookingService:
                                                      start, idempotency_key))
 
     @rpc
-    def release_hold(self, hold_id: str, caller: dict | None = None) -> dict[str, Any]:
+    def release_hold(self, caller: dict | None, hold_id: str) -> dict[str, Any]:
         return self._published(self.cases.release_hold(hold_id, Caller.from_rpc(caller)))
 
     @timer(interval=15)
@@ -72,30 +73,29 @@ class BookingService:
         return self._published(self.cases.create_booking(request, idempotency_key))
 
     @rpc
-    def get_booking(self, booking_id: str, caller: dict | None = None) -> dict[str, Any]:
+    def get_booking(self, caller: dict | None, booking_id: str) -> dict[str, Any]:
         return self.cases.get_booking(booking_id, Caller.from_rpc(caller))
 
     @rpc
-    def cancel_booking(self, booking_id: str, caller: dict | None = None,
-                       reason: str | None = None,
+    def cancel_booking(self, caller: dict | None, booking_id: str, reason: str | None = None,
                        idempotency_key: str | None = None) -> dict[str, Any]:
         return self._published(self.cases.cancel_booking(
             booking_id, Caller.from_rpc(caller), reason, idempotency_key))
 
     @rpc
-    def reschedule_booking(self, booking_id: str, caller: dict | None, start: str,
+    def reschedule_booking(self, caller: dict | None, booking_id: str, start: str,
                            idempotency_key: str | None = None) -> dict[str, Any]:
         return self._published(self.cases.reschedule_booking(
             booking_id, Caller.from_rpc(caller), start, idempotency_key))
 
     @rpc
-    def mark_attendance(self, booking_id: str, caller: dict | None,
+    def mark_attendance(self, caller: dict | None, booking_id: str,
                         status: str) -> dict[str, Any]:
         return self._published(self.cases.mark_attendance(
             booking_id, Caller.from_rpc(caller), status))
 
     @rpc
-    def list_therapist_bookings(self, therapist_id: str, caller: dict | None = None,
+    def list_therapist_bookings(self, caller: dict | None, therapist_id: str,
                                 from_date: str | None = None, to_date: str | None = None,
                                 tz: str | None = None) -> list[dict[str, Any]]:
         return self.cases.list_therapist_bookings(therapist_id, Caller.from_rpc(caller),
@@ -122,12 +122,11 @@ class BookingService:
         return self._published(self.cases.create_course(request, idempotency_key))
 
     @rpc
-    def get_course(self, course_id: str, caller: dict | None = None) -> dict[str, Any]:
+    def get_course(self, caller: dict | None, course_id: str) -> dict[str, Any]:
         return self.cases.get_course(course_id, Caller.from_rpc(caller))
 
     @rpc
-    def cancel_course(self, course_id: str, caller: dict | None = None,
-                      reason: str | None = None,
+    def cancel_course(self, caller: dict | None, course_id: str, reason: str | None = None,
                       idempotency_key: str | None = None) -> dict[str, Any]:
         return self._published(self.cases.cancel_course(
             course_id, Caller.from_rpc(caller), reason, idempotency_key))

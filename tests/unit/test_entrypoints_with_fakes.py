@@ -85,7 +85,7 @@ def test_an_owner_route_needs_some_token_and_leaves_whose_booking_to_the_service
     gateway.booking.get_booking.return_value = {"id": "b1"}
     assert gateway.get_booking(request("mng_x"), booking_id="b1") == {"id": "b1"}
     gateway.booking.get_booking.assert_called_once_with(
-        "b1", Caller(kind="manage", token="mng_x").to_rpc())
+        Caller(kind="manage", token="mng_x").to_rpc(), "b1")
 
 
 @pytest.mark.parametrize(("access", "caller", "refused"), [
