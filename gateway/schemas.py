@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from enum import Enum
 from typing import Annotated, Any
@@ -10,7 +9,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from clinic.wire import ISO_DATE  # the services' own reading of a date (clinic/wire.py)
 
 
 def _not_bool(value: Any) -> Any:
@@ -31,7 +30,7 @@ def _text_day(value: Any) -> Any:
     # A date is YYYY-MM-DD; pydantic's lax mode would read "0" as 1970-01-01.
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _DAY.match(value):
+    if not isinstance(value, str) or not ISO_DATE.match(value):
         raise ValueError("a date as YYYY-MM-DD is required")
     return value
 
