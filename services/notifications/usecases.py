@@ -1,4 +1,6 @@
-"""Sending what the log says is due: claim, compose, send outside any transaction, record.
+"""The notifications service's use cases: recording what booking events call for, planning
+reminders, showing the delivery log, and sending what the log says is due: claim, compose, send
+outside any transaction, record.
 
 Exactly once: a message's row exists before it is sent, and is claimed by one sender at a time.
 What cannot be made perfect is a crash after the mail server accepted a message and before the
@@ -14,15 +16,49 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from clinic.access import Caller
 from clinic.db import UnitOfWork
+from clinic.errors import NotFound
+from clinic.events import first_delivery
 from services.notifications import composer, mailer, repository
 from services.notifications.invitations import invitation
+from services.notifications.models import processed_events
 from services.notifications.settings import NotificationSettings
 
 log = logging.getLogger(__name__)
 
 BATCH = 50
 MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
+
+
+def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int:
+    """The messages a booking event calls for, written with the event's id in one transaction
+    (a redelivered event writes nothing); how many are new."""
+    with uow.transaction() as session:
+        if not first_delivery(session, processed_events, payload["id"]):
+            return 0
+        return repository.apply_event(session, payload, now)
+
+
+def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
+    """Add the reminders and end-of-course notices that have come due."""
+    with uow.transaction() as session:
+        repository.plan_due(session, now, settings.reminder_hours,
+                            settings.course_ending_notice_sessions)
+
+
+def list_notifications(uow: UnitOfWork, caller: Caller, booking_id: str | None,
+                       course_id: str | None) -> list[dict[str, Any]]:
+    """The delivery log: all of it for the admin; a booking's or course's for its therapist."""
+    with uow.reading() as session:
+        if not caller.is_admin:
+            if caller.kind != "therapist" or not (booking_id or course_id):
+                caller.require_admin()  # the whole log is the admin's
+            owner = repository.therapist_of(session, booking_id, course_id)
+            if owner is None:
+                raise NotFound("No notifications for that booking or course.")
+            caller.require_therapist(owner)
+        return repository.listing(session, booking_id, course_id)
 
 
 class Directory:
