@@ -8,6 +8,7 @@ strings with an offset, dates as YYYY-MM-DD.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from clinic import wire
 from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
+from clinic.db import reads, writes
 from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
+from clinic.events import first_delivery
 from services.availability import inputs, models
 from services.availability import repository as repo
 from services.availability.course_planner import course_conflicts, course_starts
@@ -43,11 +46,13 @@ def session_type_dict(row: SessionType) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "duration_minutes": row.duration_minutes}
 
 
+@reads
 def list_session_types(session: Session) -> list[dict[str, Any]]:
     return [session_type_dict(row)
             for row in session.scalars(select(SessionType).order_by(SessionType.id))]
 
 
+@writes
 def create_session_type(session: Session, caller: dict | None,
                         data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_admin()
@@ -59,11 +64,13 @@ def create_session_type(session: Session, caller: dict | None,
     return session_type_dict(row)
 
 
+@reads
 def list_rooms(session: Session) -> list[dict[str, Any]]:
     return [{"id": row.id, "name": row.name}
             for row in session.scalars(select(Room).order_by(Room.id))]
 
 
+@writes
 def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_admin()
     fields = inputs.new_room(data)
@@ -76,6 +83,7 @@ def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> 
 # --- therapists and their tokens ---------------------------------------------------------------
 
 
+@writes
 def create_therapist(session: Session, caller: dict | None, data: dict[str, Any],
                      clinic_timezone: str, now: datetime) -> dict[str, Any]:
     _caller(caller).require_admin()
@@ -90,6 +98,7 @@ def create_therapist(session: Session, caller: dict | None, data: dict[str, Any]
     return {**repo.public_therapist(row), "email": row.email}
 
 
+@reads
 def list_therapists(session: Session, specialty: str | None = None,
                     modality: str | None = None) -> list[dict[str, Any]]:
     if modality:
@@ -97,15 +106,18 @@ def list_therapists(session: Session, specialty: str | None = None,
     return [repo.public_therapist(row) for row in repo.therapists(session, specialty, modality)]
 
 
+@reads
 def get_therapist(session: Session, therapist_id: str) -> dict[str, Any]:
     return repo.public_therapist(repo.therapist(session, therapist_id))
 
 
+@reads
 def get_therapist_contact(session: Session, therapist_id: str) -> dict[str, Any]:
     row = repo.therapist(session, therapist_id)
     return {"id": row.id, "name": row.name, "email": row.email, "timezone": row.timezone}
 
 
+@writes
 def issue_therapist_token(session: Session, caller: dict | None, therapist_id: str,
                           now: datetime) -> str:
     _caller(caller).require_admin()
@@ -115,6 +127,7 @@ def issue_therapist_token(session: Session, caller: dict | None, therapist_id: s
     return token
 
 
+@writes
 def revoke_therapist_tokens(session: Session, caller: dict | None, therapist_id: str) -> int:
     _caller(caller).require_admin()
     repo.therapist(session, therapist_id)
@@ -123,6 +136,7 @@ def revoke_therapist_tokens(session: Session, caller: dict | None, therapist_id:
     return result.rowcount
 
 
+@reads
 def authenticate_therapist(session: Session, token: Any) -> str | None:
     if not isinstance(token, str) or not token.startswith(THERAPIST_PREFIX):
         return None
@@ -133,6 +147,7 @@ def authenticate_therapist(session: Session, token: Any) -> str | None:
 # --- calendar feeds ----------------------------------------------------------------------------
 
 
+@writes
 def calendar_feed(session: Session, caller: dict | None, therapist_id: str,
                   now: datetime) -> str:
     """The therapist's feed secret, made on first asking."""
@@ -141,6 +156,7 @@ def calendar_feed(session: Session, caller: dict | None, therapist_id: str,
     return repo.calendar_feed(session, therapist_id, now).secret
 
 
+@writes
 def rotate_calendar_feed(session: Session, caller: dict | None, therapist_id: str,
                          now: datetime) -> str:
     """A new secret; the old one stops working as this transaction commits."""
@@ -152,6 +168,7 @@ def rotate_calendar_feed(session: Session, caller: dict | None, therapist_id: st
     return feed.secret
 
 
+@reads
 def feed_owner(session: Session, secret: Any) -> dict[str, Any] | None:
     """The therapist whose feed this secret opens, or None."""
     if not isinstance(secret, str) or not secret.startswith(FEED_PREFIX):
@@ -163,6 +180,7 @@ def feed_owner(session: Session, secret: Any) -> dict[str, Any] | None:
 # --- schedules and time off --------------------------------------------------------------------
 
 
+@writes
 def put_schedule(session: Session, caller: dict | None, therapist_id: str,
                  data: dict[str, Any], now: datetime) -> dict[str, Any]:
     _caller(caller).require_therapist(therapist_id)
@@ -178,6 +196,7 @@ def put_schedule(session: Session, caller: dict | None, therapist_id: str,
     return repo.schedule_dict(row)
 
 
+@reads
 def get_schedule(session: Session, therapist_id: str) -> dict[str, Any]:
     therapist = repo.therapist(session, therapist_id)
     row = repo.schedule_row(session, therapist_id)
@@ -186,6 +205,7 @@ def get_schedule(session: Session, therapist_id: str) -> dict[str, Any]:
     return repo.schedule_dict(row)
 
 
+@writes
 def add_time_off(session: Session, caller: dict | None, therapist_id: str,
                  data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_therapist(therapist_id)
@@ -197,6 +217,7 @@ def add_time_off(session: Session, caller: dict | None, therapist_id: str,
     return repo.time_off_dict(row)
 
 
+@reads
 def list_time_off(session: Session, caller: dict | None, therapist_id: str) -> list[dict]:
     _caller(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
@@ -205,6 +226,7 @@ def list_time_off(session: Session, caller: dict | None, therapist_id: str) -> l
     return [repo.time_off_dict(row) for row in rows]
 
 
+@writes
 def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
                     time_off_id: str) -> None:
     _caller(caller).require_therapist(therapist_id)
@@ -225,6 +247,7 @@ def _request(session: Session, therapist_id: str, session_type: Any, modality: A
     return therapist, schedule, duration, inputs.modality(modality)
 
 
+@reads
 def find_slots(session: Session, now: datetime, therapist_id: str, session_type: Any,
                modality: Any, from_date: Any, to_date: Any,
                tz: str | None = None) -> dict[str, Any]:
@@ -247,6 +270,7 @@ def find_slots(session: Session, now: datetime, therapist_id: str, session_type:
                       for s in slots], "timezone": zone.key}
 
 
+@reads
 def course_options(session: Session, now: datetime, therapist_id: str, session_type: Any,
                    modality: Any, sessions: Any = 16, from_date: Any = None,
                    tz: str | None = None, skip_weeks: Any = None) -> dict[str, Any]:
@@ -292,6 +316,7 @@ def _booking_facts(therapist, duration: timedelta, schedule, modality: str,
             "timezone": schedule.timezone if schedule else therapist.timezone}
 
 
+@reads
 def check_session(session: Session, now: datetime, therapist_id: str, session_type: Any,
                   modality: Any, start: Any) -> dict[str, Any]:
     """Is ``start`` on offer, ignoring bookings and holds (the booking service checks those)?"""
@@ -311,6 +336,7 @@ def check_session(session: Session, now: datetime, therapist_id: str, session_ty
             "end": wire.iso(begins + duration)}
 
 
+@reads
 def check_course(session: Session, now: datetime, therapist_id: str, session_type: Any,
                  modality: Any, first_start: Any, sessions: Any = 16,
                  skip_weeks: Any = None) -> dict[str, Any]:
@@ -343,6 +369,15 @@ def check_course(session: Session, now: datetime, therapist_id: str, session_typ
 
 
 # --- busy times from booking events ------------------------------------------------------------
+
+
+@writes
+def apply_event(session: Session, payload: dict[str, Any],
+                change: Callable[[Session, dict[str, Any], datetime], None],
+                now: datetime) -> None:
+    """One booking event, once: its id is recorded in the transaction that applies it."""
+    if first_delivery(session, models.processed_events, payload["id"]):
+        change(session, payload["data"], now)
 
 
 def on_hold_placed(session: Session, data: dict[str, Any], now: datetime) -> None:
