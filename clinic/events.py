@@ -44,6 +44,14 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
 }
 
 
+# The waitlist (booking's own handlers): times that became free are offered on; a client who
+# booked another way stops waiting; notifications writes the offer letter.
+for _freeing in ("booking_cancelled", "booking_rescheduled", "hold_released", "course_cancelled",
+                 "booking_confirmed", "course_booked"):
+    SUBSCRIPTIONS[("booking", _freeing)] += (("booking", f"on_{_freeing}"),)
+SUBSCRIPTIONS[("booking", "waitlist_offered")] = (("notifications", "on_waitlist_offered"),)
+
+
 def handler_queue_name(source: str, event_type: str, service: str, method: str) -> str:
     """The queue nameko's SERVICE_POOL ``event_handler`` consumes from."""
     return f"evt-{source}-{event_type}--{service}.{method}"

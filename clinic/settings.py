@@ -43,6 +43,7 @@ class Settings:
     rate_limit_per_minute: int
     demo: bool
     video_base_url: str = ""  # a video session's link is this plus the booking id
+    waitlist_offer_minutes: int = 30  # how long a freed time is held for a waiting client
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -69,6 +70,7 @@ class Settings:
             rate_limit_per_minute=int(_text(config, "RATE_LIMIT_PER_MINUTE", "120")),
             demo=_text(config, "CLINIC_DEMO", "1") not in ("0", "false", "no"),
             video_base_url=_text(config, "CLINIC_VIDEO_BASE_URL"),
+            waitlist_offer_minutes=int(_text(config, "WAITLIST_OFFER_MINUTES", "30")),
         )
 
     @classmethod

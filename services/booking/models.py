@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 from clinic.outbox import outbox_table
@@ -100,6 +101,8 @@ manage_tokens = Table(
     Column("booking_id", String(36), ForeignKey("bookings.id"), nullable=True, index=True),
     Column("course_id", String(36), ForeignKey("courses.id"), nullable=True, index=True),
     Column("created_at", UtcDateTime(), nullable=False),
+    Column("waitlist_entry_id", String(36), ForeignKey("waitlist_entries.id"), nullable=True,
+           index=True),
 )
 
 idempotency_keys = Table(
@@ -119,3 +122,67 @@ idempotency_keys = Table(
 # PostgreSQL's own guard against double booking, created in migration 0002 (alembic's
 # compare_metadata does not look at exclusion constraints; the integration tests do).
 EXCLUSION_CONSTRAINTS = ("bookings_therapist_no_overlap", "bookings_room_no_overlap")
+
+# The waitlist (services/booking/waitlist.py). An entry waits for a time like the one it
+# describes; an offer holds a freed time for one entry with real ``held`` rows of ``bookings``
+# (``waitlist_offer_holds``), so the no-overlap rule above keeps it from anyone else.
+waitlist_entries = Table(
+    "waitlist_entries",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("therapist_id", String(64), nullable=True),  # None: any therapist offering it
+    Column("session_type", String(64), nullable=False),
+    Column("modality", String(16), nullable=False),
+    Column("kind", String(8), nullable=False),  # session | course
+    Column("sessions", Integer, nullable=False),
+    Column("windows", JSON, nullable=False),  # [{weekday, start, end}] in ``timezone``
+    Column("timezone", String(64), nullable=False),
+    Column("until_at", UtcDateTime(), nullable=True),  # the end of the ``until`` day
+    # waiting | offered | booked | left | expired
+    Column("status", String(16), nullable=False),
+    Column("joined_at", UtcDateTime(), nullable=False),
+    # joining order: strictly increasing (a PostgreSQL sequence; on SQLite max + 1 inside the
+    # IMMEDIATE transaction), so two entries that joined in the same instant keep their order
+    Column("position", BigInteger().with_variant(Integer, "sqlite"), nullable=False,
+           unique=True),
+    Column("client_name", String(200), nullable=True),
+    Column("client_email", String(320), nullable=True),
+    Column("client_phone", String(64), nullable=True),
+    Column("client_timezone", String(64), nullable=True),
+    Column("booking_id", String(36), nullable=True),
+    Column("course_id", String(36), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    # The scan for a freed time: waiting entries of one therapist (or of any), in joining order.
+    Index("ix_waitlist_entries_scan", "status", "therapist_id", "position"),
+    Index("ix_waitlist_entries_client_email", "client_email"),
+)
+
+waitlist_offers = Table(
+    "waitlist_offers",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("entry_id", String(36), ForeignKey("waitlist_entries.id"), nullable=False),
+    Column("therapist_id", String(64), nullable=False),
+    Column("session_type", String(64), nullable=False),
+    Column("modality", String(16), nullable=False),
+    Column("start", UtcDateTime(), nullable=False),  # the first session's
+    Column("starts", JSON, nullable=False),  # every session's, for a course
+    # live | accepted | declined | lapsed | refused
+    Column("status", String(16), nullable=False),
+    Column("expires_at", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Index("ix_waitlist_offers_entry", "entry_id"),
+    Index("ix_waitlist_offers_time", "therapist_id", "start"),
+    # One live offer per entry, whatever races the use cases lose.
+    Index("uq_waitlist_offers_live_entry", "entry_id", unique=True,
+          sqlite_where=text("status = 'live'"), postgresql_where=text("status = 'live'")),
+)
+
+waitlist_offer_holds = Table(
+    "waitlist_offer_holds",
+    metadata,
+    Column("hold_id", String(36), ForeignKey("bookings.id"), primary_key=True),
+    Column("offer_id", String(36), ForeignKey("waitlist_offers.id"), nullable=False,
+           index=True),
+)

@@ -17,12 +17,14 @@ from clinic.access import Caller
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
+from clinic.events import event_handler
 from clinic.outbox import OutboxRelay
 from clinic.rpc import ServiceRpc
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
 from services.booking.models import outbox
 from services.booking.usecases import UseCases
+from services.booking.waitlist_usecases import WaitlistCases
 
 
 class BookingService:
@@ -38,6 +40,10 @@ class BookingService:
     @property
     def cases(self) -> UseCases:
         return UseCases(self.db, self.clock, self.availability, self.settings)
+
+    @property
+    def waitlist(self) -> WaitlistCases:
+        return WaitlistCases(self.db, self.clock, self.availability, self.settings)
 
     def _published(self, answer: Any) -> Any:
         """A change was committed: its events go out now, not at the relay's next pass."""
@@ -130,3 +136,67 @@ class BookingService:
                       idempotency_key: str | None = None) -> dict[str, Any]:
         return self._published(self.cases.cancel_course(
             course_id, Caller.from_rpc(caller), reason, idempotency_key))
+
+    # the waitlist (services/booking/waitlist.py)
+
+    @rpc
+    def join_waitlist(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self.waitlist.join(body)
+
+    @rpc
+    def get_waitlist_entry(self, caller: dict | None, entry_id: str) -> dict[str, Any]:
+        return self.waitlist.get(entry_id, Caller.from_rpc(caller))
+
+    @rpc
+    def leave_waitlist(self, caller: dict | None, entry_id: str) -> None:
+        self._published(self.waitlist.leave(entry_id, Caller.from_rpc(caller)))
+
+    @rpc
+    def list_waitlist(self, caller: dict | None, therapist_id: str) -> list[dict[str, Any]]:
+        return self.waitlist.list_for_therapist(Caller.from_rpc(caller), therapist_id)
+
+    @rpc
+    def accept_waitlist_offer(self, caller: dict | None, entry_id: str,
+                              offer_id: str) -> dict[str, Any]:
+        return self._published(self.waitlist.accept(entry_id, Caller.from_rpc(caller), offer_id))
+
+    @rpc
+    def decline_waitlist_offer(self, caller: dict | None, entry_id: str,
+                               offer_id: str) -> dict[str, Any]:
+        return self._published(self.waitlist.decline(entry_id, Caller.from_rpc(caller),
+                                                     offer_id))
+
+    @rpc
+    def waitlist_contact(self, entry_id: str) -> dict[str, Any]:
+        """For notifications' offer letter: the client's address and a fresh manage token."""
+        return self.waitlist.contact(entry_id)
+
+    @event_handler("booking", "booking_cancelled")
+    def on_booking_cancelled(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.time_freed(payload))
+
+    @event_handler("booking", "booking_rescheduled")
+    def on_booking_rescheduled(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.time_freed(payload))
+
+    @event_handler("booking", "hold_released")
+    def on_hold_released(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.time_freed(payload))
+
+    @event_handler("booking", "course_cancelled")
+    def on_course_cancelled(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.time_freed(payload))
+
+    @event_handler("booking", "booking_confirmed")
+    def on_booking_confirmed(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.booked_elsewhere(payload))
+
+    @event_handler("booking", "course_booked")
+    def on_course_booked(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.booked_elsewhere(payload))
+
+    @timer(interval=5)
+    def sweep_waitlist(self) -> None:
+        """Lapsed offers pass on (their holds' release events), entries past until expire."""
+        if self.waitlist.sweep():
+            self.events.wake()

@@ -73,6 +73,11 @@ class NotificationsService:
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @event_handler("booking", "waitlist_offered")
+    def on_waitlist_offered(self, payload: dict[str, Any]) -> None:
+        if usecases.record_offer(self.db, payload, self.clock()):
+            self._deliver()
+
     @PollTimer.decorator(interval=30)
     def send_due(self) -> None:
         """Add reminders and ending notices that came due, then send whatever is due."""

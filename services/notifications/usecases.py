@@ -20,7 +20,7 @@ from clinic.access import Caller
 from clinic.db import UnitOfWork
 from clinic.errors import NotFound
 from clinic.events import first_delivery
-from services.notifications import composer, mailer, repository
+from services.notifications import composer, mailer, repository, waitlist_letter
 from services.notifications.invitations import invitation
 from services.notifications.models import processed_events
 from services.notifications.settings import NotificationSettings
@@ -38,6 +38,14 @@ def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int
         if not first_delivery(session, processed_events, payload["id"]):
             return 0
         return repository.apply_event(session, payload, now)
+
+
+def record_offer(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int:
+    """The offer letter a ``waitlist_offered`` event calls for, once."""
+    with uow.transaction() as session:
+        if not first_delivery(session, processed_events, payload["id"]):
+            return 0
+        return repository.add_notices(session, [waitlist_letter.offer_notice(payload)], now)
 
 
 def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
@@ -78,6 +86,9 @@ class Directory:
 
     def therapist_contact(self, therapist_id: str) -> dict[str, Any]:
         return self.availability.get_therapist_contact(therapist_id)
+
+    def waitlist_contact(self, entry_id: str) -> dict[str, Any]:
+        return self.booking.waitlist_contact(entry_id)
 
 
 @dataclass(frozen=True)
@@ -138,6 +149,8 @@ def send_one(item: repository.Claimed, settings: NotificationSettings, post: mai
     """Compose and send one claimed notification; returns the address it went to."""
     head = letterhead(settings)
     last_try = item.attempts >= settings.max_attempts
+    if item.kind == waitlist_letter.KIND:
+        return send_offer(item, settings, post, directory, now)
     if item.channel == "sms":
         post.sms.send(item.recipient or "", composer.sms_text(item.payload, head))
         return item.recipient or ""
@@ -174,3 +187,21 @@ def send_one(item: repository.Claimed, settings: NotificationSettings, post: mai
         message_id=mailer.message_id(item.id, settings.smtp_from), date=now, calendar=calendar)
     post.mail.send(message)
     return address
+
+
+def send_offer(item: repository.Claimed, settings: NotificationSettings, post: mailer.Post,
+               directory: Directory, now: datetime) -> str:
+    """A waitlist offer: booking names the client and gives a fresh link to the entry."""
+    contact = directory.waitlist_contact(item.payload["entry_id"])
+    therapist = _optional(lambda: directory.therapist_contact(item.therapist_id),
+                          needed=False) or {}
+    link = waitlist_letter.offer_url(settings.public_base_url, contact["manage_token"],
+                                     item.payload["entry_id"])
+    letter = waitlist_letter.compose_offer(item.payload, contact, letterhead(settings), link,
+                                           therapist.get("name"))
+    message = mailer.build_email(
+        subject=letter.subject, text=letter.text, html=letter.html, sender=settings.smtp_from,
+        sender_name=settings.clinic_name, to=contact["email"], to_name=contact.get("name") or "",
+        message_id=mailer.message_id(item.id, settings.smtp_from), date=now, calendar=None)
+    post.mail.send(message)
+    return contact["email"]
