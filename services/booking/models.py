@@ -138,6 +138,10 @@ waitlist_entries = Table(
     Column("windows", JSON, nullable=False),  # [{weekday, start, end}] in ``timezone``
     Column("timezone", String(64), nullable=False),
     Column("until_at", UtcDateTime(), nullable=True),  # the end of the ``until`` day
+    # bit masks of the UTC weekdays and hours a time in the windows could start at (any DST
+    # offset): the scan skips in SQL the entries a freed time cannot fit (waitlist.reach)
+    Column("utc_weekdays", Integer, nullable=False),
+    Column("utc_hours", Integer, nullable=False),
     # waiting | offered | booked | left | expired
     Column("status", String(16), nullable=False),
     Column("joined_at", UtcDateTime(), nullable=False),

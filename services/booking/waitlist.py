@@ -88,6 +88,40 @@ def windows_of(stored: Iterable[Mapping[str, str]]) -> tuple[Window, ...]:
                         time.fromisoformat(w["end"])) for w in stored)
 
 
+# --- where in the UTC week an entry could fit: a coarse filter the database applies --------
+
+def _offsets(tz: ZoneInfo, today: date) -> set[timedelta]:
+    """Every UTC offset the zone uses in the coming two years (DST included)."""
+    return {datetime.combine(today + timedelta(days=d), time(12), tz).utcoffset() or timedelta()
+            for d in range(0, 731, 7)}
+
+
+def reach(windows: Iterable[Mapping[str, str]], timezone: str,
+          today: date) -> tuple[int, int]:
+    """(UTC weekdays, UTC hours) as bit masks (Monday = bit 0, hour h = bit h): every UTC
+    weekday and hour at which a session inside one of the windows could start, under any of
+    the zone's offsets. A superset: the exact test is ``fits``; this only lets the scan skip
+    entries in SQL that cannot fit."""
+    tz = wire.zone(timezone, "tz")
+    weekdays = hours = 0
+    for window in windows_of(windows):
+        first = window.start.hour * 60 + window.start.minute
+        last = window.end.hour * 60 + window.end.minute
+        for offset in _offsets(tz, today):
+            shift = int(offset.total_seconds() // 60)
+            for minute in range(first - first % 60, last, 60):
+                at = window.weekday * 1440 + minute - shift
+                weekdays |= 1 << ((at // 1440) % 7)
+                hours |= 1 << ((at % 1440) // 60)
+    return weekdays, hours
+
+
+def reach_bits(start: datetime) -> tuple[int, int]:
+    """The bits a freed start sets in ``reach``'s masks."""
+    at = start.astimezone(UTC)
+    return 1 << at.weekday(), 1 << at.hour
+
+
 # --- joining -----------------------------------------------------------------------------
 
 def _windows_input(value: Any) -> list[dict[str, str]]:
@@ -140,9 +174,11 @@ def entry_input(body: Mapping[str, Any], clinic_timezone: str, today: date) -> d
             until_at = datetime.combine(until + timedelta(days=1), time(0), tz).astimezone(UTC)
         except OverflowError:
             raise InvalidRequest.field("until", "The date is out of range.") from None
+    windows = _windows_input(body.get("windows"))
+    weekdays, hours = reach(windows, timezone, today)
     return {"therapist_id": therapist_id, "session_type": session_type, "modality": modality,
-            "kind": kind, "sessions": sessions, "windows": _windows_input(body.get("windows")),
-            "timezone": timezone, "until_at": until_at}
+            "kind": kind, "sessions": sessions, "windows": windows, "timezone": timezone,
+            "until_at": until_at, "utc_weekdays": weekdays, "utc_hours": hours}
 
 
 # --- fitting -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from services.booking.models import (
     waitlist_offer_holds,
     waitlist_offers,
 )
-from services.booking.waitlist import LIVE, OFFERED, WAITING
+from services.booking.waitlist import LIVE, OFFERED, WAITING, reach_bits
 
 SCAN_BATCH = 200
 
@@ -60,18 +60,23 @@ def update_entry(session: Session, entry_id: str, **values: Any) -> Mapping[str,
 def waiting_batch(session: Session, therapist_id: str, start: datetime,
                   after: int | None = None,
                   limit: int = SCAN_BATCH) -> list[Mapping[str, Any]]:
-    """The next waiting entries (after position ``after``) that a time of this
-    therapist at ``start`` could go to, first joined first: the therapist's own and those for
-    any therapist. Read along ``ix_waitlist_entries_scan`` (status, therapist, position)."""
+    """The next waiting entries (after position ``after``) that a time of this therapist at
+    ``start`` could go to, first joined first: the therapist's own and those for any
+    therapist, whose windows can reach that UTC weekday and hour. Two reads along
+    ``ix_waitlist_entries_scan`` (status, therapist, position), each already in order (one
+    query with an OR would sort every batch), merged here."""
     entry = waitlist_entries.c
-    query = select(waitlist_entries).where(
-        entry.status == WAITING, or_(entry.therapist_id == therapist_id,
-                                     entry.therapist_id.is_(None)),
-        or_(entry.until_at.is_(None), entry.until_at > start))
-    if after is not None:
-        query = query.where(entry.position > after)
-    return list(session.execute(query.order_by(entry.position).limit(limit))
-                .mappings().all())
+    weekday, hour = reach_bits(start)
+    found: list[Mapping[str, Any]] = []
+    for whose in (entry.therapist_id == therapist_id, entry.therapist_id.is_(None)):
+        query = select(waitlist_entries).where(
+            entry.status == WAITING, whose,
+            or_(entry.until_at.is_(None), entry.until_at > start),
+            entry.utc_weekdays.op("&")(weekday) != 0, entry.utc_hours.op("&")(hour) != 0)
+        if after is not None:
+            query = query.where(entry.position > after)
+        found += session.execute(query.order_by(entry.position).limit(limit)).mappings().all()
+    return sorted(found, key=lambda row: row["position"])[:limit]
 
 
 def offered_this_time(session: Session, therapist_id: str, start: datetime) -> set[str]:

@@ -45,7 +45,8 @@ def join(clinic, email: str) -> dict:
 
 def offer_link(smtp, email: str) -> tuple[str, str]:  # noqa: F811
     """The (token, entry) of the offer letter's link."""
-    letter = next(m for m in smtp.to(email) if m["Subject"].strip().startswith("A time has come free"))
+    letter = next(m for m in smtp.to(email)
+                  if m["Subject"].strip().startswith("A time has come free"))
     text = letter.get_body(("plain",)).get_content()
     link = next(word for word in text.split() if "/waitlist?" in word)
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(link).query)

@@ -24,6 +24,8 @@ def upgrade() -> None:
     sa.Column('windows', sa.JSON(), nullable=False),
     sa.Column('timezone', sa.String(length=64), nullable=False),
     sa.Column('until_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('utc_weekdays', sa.Integer(), nullable=False),
+    sa.Column('utc_hours', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('joined_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('position', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
