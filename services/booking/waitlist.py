@@ -109,10 +109,11 @@ def reach(windows: Iterable[Mapping[str, str]], timezone: str,
         last = window.end.hour * 60 + window.end.minute
         for offset in _offsets(tz, today):
             shift = int(offset.total_seconds() // 60)
-            for minute in range(first - first % 60, last, 60):
-                at = window.weekday * 1440 + minute - shift
-                weekdays |= 1 << ((at // 1440) % 7)
-                hours |= 1 << ((at % 1440) // 60)
+            begin = window.weekday * 1440 + first - shift  # UTC minutes into the week
+            end = window.weekday * 1440 + last - shift
+            for hour in range(begin // 60, (end - 1) // 60 + 1):  # every UTC hour it touches
+                weekdays |= 1 << ((hour // 24) % 7)
+                hours |= 1 << (hour % 24)
     return weekdays, hours
 
 
