@@ -14,11 +14,11 @@ from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
 from gateway.api.pages import PagesApi
-from gateway.api.waitlist import WaitlistApi
+from gateway.api.waitlist import WaitlistApi, WaitlistPageApi
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi, WaitlistApi):
+                     PagesApi, WaitlistApi, WaitlistPageApi):
     name = "gateway"
 
     config = SettingsProvider()

@@ -117,3 +117,10 @@ class WaitlistApi:
          body=OfferChoice, reply=Entry, access="owner", errors=(400, 401, 404, 409))
     def decline_waitlist_offer(self, request, caller: Caller, entry_id, body: OfferChoice):
         return self.booking.decline_waitlist_offer(caller.to_rpc(), entry_id, body.offer_id)
+
+
+class WaitlistPageApi:
+    @api("GET", "/waitlist", summary="The waitlist page (the offer letter's link).",
+         tag="pages", extra={"hidden": True})
+    def waitlist_page(self, request):
+        return self._page("waitlist.html")

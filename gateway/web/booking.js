@@ -4,6 +4,7 @@ import { ApiError, explain, get, newKey, post } from './api.js';
 import { calendarText, offerDownload } from './ics.js';
 import * as t from './time.js';
 import { $, MODALITY, busy, focusHeading, h, renderSlotDays, replace, say, show } from './ui.js';
+import { offerWaitlist } from './waitlist-join.js';
 
 const COURSE_SESSIONS = 16;
 const zone = t.browserZone();
@@ -112,6 +113,8 @@ async function loadTimes() {
   show($('#alternatives'), false);
   if (state.kind === 'single') await loadSlots(true);
   else await loadCourseOptions();
+  offerWaitlist({ therapistId: state.therapist.id, sessionType: state.sessionType,
+    modality: state.modality, kind: state.kind, sessions: COURSE_SESSIONS });
 }
 
 async function fetchSlots(from, to) {

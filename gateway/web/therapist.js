@@ -5,6 +5,7 @@ import { ApiError, del, explain, get, post } from './api.js';
 import { courseMarks, legend } from './marks.js';
 import * as t from './time.js';
 import { $, MODALITY_SHORT, busy, h, initials, replace, say, show } from './ui.js';
+import { loadWaitlist } from './therapist-waitlist.js';
 
 const STORE = 'clinic.therapist';
 const status = $('#status');
@@ -56,6 +57,7 @@ async function signIn(id, token) {
   say(status, '');
   $('#week-heading').focus();
   await Promise.all([loadCourses(), loadTimeOff(), loadFeed()]);
+  await loadWaitlist(state.id, state.token, state.zone);
 }
 
 $('#sign-out').addEventListener('click', () => {
