@@ -250,10 +250,14 @@ def check_convertible(hold: Mapping[str, Any], request: Mapping[str, Any],
         raise InvalidState(f"The hold was already {hold['status']}.")
 
 
-def check_attendance(row: Mapping[str, Any], caller: Caller, status: str, now: datetime) -> None:
-    """The therapist or the admin marks attendance of a session that has started."""
+def attendance_status(status: Any) -> str:
     if status not in ATTENDANCE_STATUSES:
         raise InvalidRequest.field("status", "Use 'attended' or 'no_show'.")
+    return status
+
+
+def check_attendance(row: Mapping[str, Any], caller: Caller, now: datetime) -> None:
+    """The therapist or the admin marks attendance of a session that has started."""
     if not caller.acts_for_therapist(row["therapist_id"]):
         raise Forbidden("Only the therapist or the admin may mark attendance.")
     if row["status"] == "cancelled":

@@ -179,11 +179,11 @@ class UseCases:
         return self.keys.once(request, command)
 
     def mark_attendance(self, booking_id: str, caller: Caller, status: str) -> Answer:
-        now = self.now()
+        status, now = policy.attendance_status(status), self.now()
         with self.uow.transaction() as session:
             row = repository.booking_row(session, booking_id, for_update=True)
             self._authorise(session, caller, row)
-            policy.check_attendance(row, caller, status, now)
+            policy.check_attendance(row, caller, now)
             row = repository.update_booking(session, booking_id, status=status,
                                             sequence=row["sequence"] + 1, updated_at=now)
             emit(session, "attendance_marked", {"booking": self._view(row)})
