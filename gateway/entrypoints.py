@@ -172,39 +172,38 @@ class ApiWsgiApp(WsgiApp):
             return http_exception_response(exc)
 
 
+# What is read and dropped of an oversized body so that the client, still sending, can read
+# its 413 (closing on unread data resets the connection); beyond it the connection is closed.
+DRAIN_BYTES = 1024 * 1024
+
+
 def read_whole_body(environ, timeout: float) -> Response | None:
     """Read the request body now, whole, within ``timeout`` seconds: a chunked body has no
     Content-Length to refuse it by, and werkzeug would cut it at 64 KiB without a word. The
-    body is put back as a plain stream; over 64 KiB is a 413, too slow a 408 (and either way
-    the connection is closed rather than read to its end)."""
+    body is put back as a plain stream; over 64 KiB is a 413, too slow a 408."""
     chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
     try:
         declared = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
-    if declared > MAX_BODY_BYTES:
-        _close_after(environ)  # answered 413 by respond(); not worth reading to its end
-        return None
     if not chunked and declared <= 0:
         return None
     stream = environ["wsgi.input"]
-    parts, size = [], 0
+    parts, size, complete = [], 0, False
     try:
         with eventlet.Timeout(timeout):
-            while size <= MAX_BODY_BYTES:
-                part = stream.read(MAX_BODY_BYTES + 1 - size)
-                if not part:
-                    break
-                parts.append(part)
-                size += len(part)
+            size, complete = _read_into(stream, parts, MAX_BODY_BYTES + 1)
+            if size > MAX_BODY_BYTES:
+                _, complete = _read_into(stream, None, DRAIN_BYTES)
     except eventlet.Timeout:
         _close_after(environ)
         return error_response(408, "request_timeout", "The body did not arrive in time.")
-    except (OSError, ValueError):  # a broken chunked encoding
+    except (OSError, ValueError):  # a broken chunked encoding, a client gone
         _close_after(environ)
         return error_response(400, "invalid_request", "The chunked body is malformed.")
     if size > MAX_BODY_BYTES:
-        _close_after(environ)
+        if not complete:
+            _close_after(environ)
         return http_exception_response(_payload_too_large())
     data = b"".join(parts)
     environ["wsgi.input"] = io.BytesIO(data)
@@ -212,6 +211,19 @@ def read_whole_body(environ, timeout: float) -> Response | None:
     environ.pop("HTTP_TRANSFER_ENCODING", None)
     environ.pop("wsgi.input_terminated", None)
     return None
+
+
+def _read_into(stream, parts: list[bytes] | None, limit: int) -> tuple[int, bool]:
+    """Read up to ``limit`` bytes (kept in ``parts``, or dropped); (bytes read, reached end)."""
+    size = 0
+    while size < limit:
+        part = stream.read(min(limit - size, 65536))
+        if not part:
+            return size, True
+        if parts is not None:
+            parts.append(part)
+        size += len(part)
+    return size, False
 
 
 def _close_after(environ) -> None:

@@ -116,7 +116,7 @@ def query_token_allowed(method: str, path: str, token: str) -> bool:
             and bool(_QUERY_TOKEN_PATHS.match(path)))
 
 
-_SECRET_IN_PATH = re.compile(r"(/ical/)[^/\s?\"]+")
+_SECRET_IN_PATH = re.compile(r"(/ical/)[^/\s?\".]+")
 _TOKEN = re.compile(r"\b(mng|thr|cal)_[A-Za-z0-9_\-]{8,}")
 _QUERY = re.compile(r"\?[^\s\"]*")
 
