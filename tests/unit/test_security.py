@@ -224,3 +224,61 @@ def test_the_therapists_subject_and_invitation_name_the_client_by_initials(kind)
     client_letter = composer.compose(kind, "client", payload, HEAD, therapist_name="Dr Jo")
     assert "A.L." not in client_letter.subject
     assert summary(booking, "therapist", "Dr Jo") == "DIT session 3/16 – A.L."
+
+
+# --- broker users: the grants cover what the services do -----------------------------------------
+
+
+def _broker_use(service_class) -> tuple[set[str], set[str], bool, bool]:
+    """(services it calls, event sources it handles, serves RPC, publishes events), read from
+    the nameko declarations of the class."""
+    from nameko.events import EventDispatcher, EventHandler
+    from nameko.rpc import Rpc, RpcProxy
+
+    from clinic.outbox import OutboxRelay
+
+    calls, sources, serves, publishes = set(), set(), False, False
+    for name in dir(service_class):
+        value = getattr(service_class, name)
+        if isinstance(value, RpcProxy):
+            calls.add(value.target_service)
+        publishes |= isinstance(value, EventDispatcher | OutboxRelay)
+        for entrypoint in getattr(value, "nameko_entrypoints", ()):
+            if isinstance(entrypoint, EventHandler):
+                sources.add(entrypoint.source_service)
+            serves |= isinstance(entrypoint, Rpc)
+    return calls, sources, serves, publishes
+
+
+def test_every_service_has_a_broker_grant_covering_what_it_declares():
+    import importlib
+
+    from clinic.broker_users import GRANTS
+    from clinic.supervisor import PROCESSES
+
+    for name, (_, target) in PROCESSES.items():
+        module, _, attribute = target.partition(":")
+        calls, sources, serves, publishes = _broker_use(
+            getattr(importlib.import_module(module), attribute))
+        grant = GRANTS.get(name)
+        assert grant is not None, f"add a Grant for {name} in clinic/broker_users.py"
+        assert calls <= set(grant.calls), (name, calls)
+        assert sources <= set(grant.listens_to), (name, sources)
+        assert (serves, publishes) == (grant.serves_rpc, grant.publishes_events), name
+
+
+def test_the_notifications_login_may_ask_booking_for_a_token_and_nothing_else():
+    import re
+
+    from clinic.broker_users import GRANTS
+
+    (topic,) = GRANTS["notifications"].topic_permissions()
+    allowed = re.compile(topic["write"])
+    assert allowed.match("booking.issue_manage_token")
+    assert allowed.match("availability.get_therapist_contact")
+    assert allowed.match("0b0c1f4e-8f7e-4a58-9d0e-0c5a1f1b2c3d")  # a reply
+    assert not allowed.match("booking.cancel_booking")
+    assert not allowed.match("booking.issue_manage_token.x")
+    permissions = GRANTS["notifications"].permissions()
+    assert not re.match(permissions["write"], "booking.events")  # no forged booking events
+    assert not re.match(permissions["read"], "rpc-booking")
