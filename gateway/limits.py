@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +115,19 @@ class RedisRateLimiter:
             return 0.0
 
 
+_redis_clients: dict[str, Any] = {}  # one connection pool per Redis, shared by the limiters
+
+
 def make_limiter(name: str, per_minute: int, redis_url: str = "", prefix: str = "clinic"):
     """A limiter shared through Redis when ``redis_url`` is set, else this process's own."""
     if not redis_url:
         return RateLimiter(per_minute)
     import redis
 
-    client = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5,
-                                  health_check_interval=30)
+    client = _redis_clients.get(redis_url)
+    if client is None:
+        client = _redis_clients[redis_url] = redis.Redis.from_url(
+            redis_url, socket_timeout=0.5, socket_connect_timeout=0.5, health_check_interval=30)
     return RedisRateLimiter(client, prefix, name, per_minute)
 
 

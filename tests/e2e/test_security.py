@@ -13,6 +13,7 @@ import base64
 import hashlib
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -402,3 +403,43 @@ def test_no_token_or_feed_secret_reaches_a_log(clinic):
     leaked = [secret for secret in SECRETS if secret in log]
     assert leaked == [], f"{len(leaked)} secrets in {clinic.log.name}"
     assert len(SECRETS) >= 4
+
+
+# --- finding 4: the admin token, and compose's secrets -----------------------------------------
+
+
+@pytest.mark.parametrize("token", ["change-me", "e2e-admin-token"])
+def test_the_gateway_refuses_a_weak_admin_token_in_one_line(token, tmp_path):
+    env = {**os.environ, "CLINIC_ADMIN_TOKEN": token, "GATEWAY_PORT": str(free_port()),
+           "CLINIC_DATA_DIR": str(tmp_path)}
+    for command in (["clinic.cli", "run", "--config", "gateway/config.yml",
+                     "gateway.service:GatewayService"], ["clinic.supervisor"]):
+        ran = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, env=env, timeout=60,
+                             capture_output=True, text=True)
+        assert ran.returncode == 2, ran.stderr
+        lines = (ran.stdout + ran.stderr).strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("refusing to start: CLINIC_ADMIN_TOKEN")
+        assert token not in lines[0]  # a refusal does not repeat the secret
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="docker-compose is not installed "
+                    "(.ci/run installs it)")
+def test_compose_will_not_start_without_its_secrets(tmp_path):
+    secrets = ("CLINIC_ADMIN_TOKEN", "AVAILABILITY_AMQP_PASSWORD", "BOOKING_AMQP_PASSWORD",
+               "NOTIFICATIONS_AMQP_PASSWORD", "GATEWAY_AMQP_PASSWORD", "RABBITMQ_ADMIN_PASSWORD")
+    given = {name: f"{name.lower()}-{uuid.uuid4().hex}" for name in secrets}
+    clean = {k: v for k, v in os.environ.items() if k not in secrets}
+    (tmp_path / "empty.env").write_text("")  # not a developer's own .env
+    check = ["docker-compose", "--env-file", str(tmp_path / "empty.env"), "--project-directory",
+             ROOT, "-f",
+             os.path.join(ROOT, "docker-compose.yml"), "config"]
+    ok = subprocess.run(check, env={**clean, **given}, capture_output=True, text=True,
+                        timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "change-me" not in ok.stdout and "guest" not in ok.stdout
+    assert f"amqp://notifications:{given['NOTIFICATIONS_AMQP_PASSWORD']}@" in ok.stdout
+    for missing in secrets:
+        refused = subprocess.run(check, capture_output=True, text=True, timeout=60,
+                                 env={**clean, **{k: v for k, v in given.items()
+                                                  if k != missing}})
+        assert refused.returncode != 0 and missing in refused.stderr, missing
