@@ -42,6 +42,7 @@ class FetchLimits:
     timeout_seconds: float = 15.0
     max_bytes: int = MAX_BYTES
     allow_private: bool = False
+    trusted: frozenset[str] = frozenset()  # private addresses allowed all the same
 
 
 @dataclass(frozen=True)
@@ -79,9 +80,11 @@ def check_address(url: str) -> tuple[str, str, int]:
     return parts.scheme.lower(), parts.hostname, port
 
 
-def refused_reason(address: str) -> str | None:
-    """Why a fetch may not go to this IP address, or None when it is public."""
+def refused_reason(address: str, trusted: frozenset[str] = frozenset()) -> str | None:
+    """Why a fetch may not go to this IP address, or None when it is public (or trusted)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if str(ip) in trusted:
+        return None
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
     if ip.is_loopback:
@@ -93,7 +96,7 @@ def refused_reason(address: str) -> str | None:
     return None
 
 
-def resolve_public(host: str, port: int) -> list[str]:
+def resolve_public(host: str, port: int, trusted: frozenset[str] = frozenset()) -> list[str]:
     """The host's addresses, all of them public; else ``FetchRefused``."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -101,70 +104,67 @@ def resolve_public(host: str, port: int) -> list[str]:
         raise FetchRefused("The address's host name could not be found.") from None
     addresses = sorted({info[4][0] for info in infos})
     for address in addresses:
-        reason = refused_reason(address)
+        reason = refused_reason(address, trusted)
         if reason:
             raise FetchRefused(f"The address's host resolves to {reason}; such addresses are "
                                f"not fetched.")
     return addresses
 
 
-def check_link(url: str, *, allow_private: bool) -> str:
+def check_link(url: str, *, allow_private: bool, trusted: frozenset[str] = frozenset()) -> str:
     """The address as it will be stored, if it may be linked (the host resolved when guarded)."""
     _, host, port = check_address(url)
     if not allow_private:
-        resolve_public(host, port)
+        resolve_public(host, port, trusted)
     return url.strip()
 
 
 # --- the socket actually connected ---------------------------------------------------------
 
 
-def _guard_peer(sock: socket.socket) -> None:
+def _guard_peer(sock: socket.socket, trusted: frozenset[str]) -> None:
     try:
         peer = sock.getpeername()[0]
     except OSError:
         return
-    reason = refused_reason(peer)
+    reason = refused_reason(peer, trusted)
     if reason:
         sock.close()
         raise FetchRefused(f"The address connected to {reason}; such addresses are not fetched.")
 
 
-class _GuardedHTTPConnection(HTTPConnection):
-    def _new_conn(self):
-        sock = super()._new_conn()
-        _guard_peer(sock)
-        return sock
+def _guarded_adapter(trusted: frozenset[str]) -> HTTPAdapter:
+    """An adapter whose connections check the peer they actually connected to."""
+
+    class Guarded(HTTPConnection):
+        def _new_conn(self):
+            sock = super()._new_conn()
+            _guard_peer(sock, trusted)
+            return sock
+
+    class GuardedTls(HTTPSConnection):
+        def _new_conn(self):
+            sock = super()._new_conn()
+            _guard_peer(sock, trusted)
+            return sock
+
+    class Adapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {
+                "http": type("GuardedPool", (HTTPConnectionPool,), {"ConnectionCls": Guarded}),
+                "https": type("GuardedTlsPool", (HTTPSConnectionPool,),
+                              {"ConnectionCls": GuardedTls})}
+
+    return Adapter(max_retries=0)
 
 
-class _GuardedHTTPSConnection(HTTPSConnection):
-    def _new_conn(self):
-        sock = super()._new_conn()
-        _guard_peer(sock)
-        return sock
-
-
-class _GuardedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _GuardedHTTPConnection
-
-
-class _GuardedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _GuardedHTTPSConnection
-
-
-class _GuardedAdapter(HTTPAdapter):
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _GuardedHTTPPool,
-                                                   "https": _GuardedHTTPSPool}
-
-
-def _session(allow_private: bool) -> requests.Session:
+def _session(limits: FetchLimits) -> requests.Session:
     session = requests.Session()
     session.trust_env = False  # no proxies or .netrc from the environment
     session.max_redirects = MAX_REDIRECTS
-    if not allow_private:
-        adapter = _GuardedAdapter(max_retries=0)
+    if not limits.allow_private:
+        adapter = _guarded_adapter(limits.trusted)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
     return session
@@ -182,9 +182,9 @@ def fetch(url: str, limits: FetchLimits, *, etag: str | None = None,
         headers["If-None-Match"] = etag
     if last_modified:
         headers["If-Modified-Since"] = last_modified
-    with _session(limits.allow_private) as session:
+    with _session(limits) as session:
         for _ in range(MAX_REDIRECTS + 1):
-            check_link(url, allow_private=limits.allow_private)
+            check_link(url, allow_private=limits.allow_private, trusted=limits.trusted)
             response = _get(session, url, headers, limits)
             with response:
                 if response.is_redirect:

@@ -46,7 +46,10 @@ class OutsideSettings:
             poll_seconds=float(config.get("EXTERNAL_CALENDAR_POLL_SECONDS") or 300),
             limits=FetchLimits(
                 timeout_seconds=float(config.get("EXTERNAL_CALENDAR_TIMEOUT_SECONDS") or 15),
-                allow_private=_flag(config, "EXTERNAL_CALENDAR_ALLOW_PRIVATE")))
+                allow_private=_flag(config, "EXTERNAL_CALENDAR_ALLOW_PRIVATE"),
+                trusted=frozenset(part.strip() for part in str(
+                    config.get("EXTERNAL_CALENDAR_ALLOW_ADDRESSES") or "").split(",")
+                    if part.strip())))
 
 
 class OutsidePollTimer(Timer):

@@ -19,7 +19,7 @@ from clinic.outbox import record
 from services.availability import domain
 from services.availability import outside_repository as outside
 from services.availability import repository as repo
-from services.availability.calendar_fetch import FetchRefused, check_link
+from services.availability.calendar_fetch import FetchLimits, FetchRefused, check_link
 from services.availability.models import OutsideCalendar, outbox
 from services.availability.outside_calendar import BusySpan, clashes
 
@@ -35,14 +35,15 @@ def _iso(moment: datetime | None) -> str | None:
     return domain.iso(moment) if moment is not None else None
 
 
-def checked_url(data: Any, *, allow_private: bool) -> str:
+def checked_url(data: Any, limits: FetchLimits) -> str:
     """The address of a link request, refused (400) unless it may be fetched."""
     if not isinstance(data, dict) or set(data) != {"url"}:
         extra = sorted(set(data) - {"url"}) if isinstance(data, dict) else []
         raise InvalidRequest.field(extra[0] if extra else "url",
                                    "Unknown field." if extra else "Give the calendar's url.")
     try:
-        return check_link(data["url"], allow_private=allow_private)
+        return check_link(data["url"], allow_private=limits.allow_private,
+                          trusted=limits.trusted)
     except FetchRefused as refusal:
         raise InvalidRequest.field("url", str(refusal)) from None
 

@@ -156,8 +156,7 @@ class AvailabilityService:
     @rpc
     def link_outside_calendar(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
         # The address is checked (DNS included) before the transaction opens.
-        url = outside.checked_url(
-            data, allow_private=self.outside_calendars.settings.limits.allow_private)
+        url = outside.checked_url(data, self.outside_calendars.settings.limits)
         with self.db.transaction() as session:
             linked = outside.link(session, caller, therapist_id, url, self.clock())
         self.outside_calendars.sync_soon(therapist_id)
