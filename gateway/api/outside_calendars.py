@@ -63,6 +63,7 @@ class BusySpan(Body):
 
 class BusyTimes(Body):
     timezone: str
+    linked: bool = Field(description="Whether an outside calendar is linked at all.")
     busy: list[BusySpan] = Field(description="Times only: titles are never read or kept.")
 
 

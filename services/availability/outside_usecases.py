@@ -90,8 +90,9 @@ def busy_times(session: Session, caller: dict | None, therapist_id: str, from_da
     zone = domain.zone(tz or therapist.timezone)
     window = domain.date_window(from_date, to_date, zone)
     spans = outside.busy(session, therapist_id, window.start, window.end)
-    return {"timezone": zone.key, "busy": [{"start": domain.iso(s.start, zone),
-                                            "end": domain.iso(s.end, zone)} for s in spans]}
+    return {"timezone": zone.key, "linked": outside.linked(session, therapist_id) is not None,
+            "busy": [{"start": domain.iso(s.start, zone), "end": domain.iso(s.end, zone)}
+                     for s in spans]}
 
 
 def _linked_for(session: Session, caller: dict | None, therapist_id: str) -> OutsideCalendar:
