@@ -14,25 +14,19 @@ import eventlet
 import pytest
 import requests
 
-from tests.conftest import free_port
-from tests.integration.test_notifications import SmtpServer, wait_until
+from tests.e2e import test_notifications
+from tests.integration.test_notifications import wait_until
 from tests.integration.test_outside_calendars import LONDON, Radicale, ics, vevent
 
 pytestmark = pytest.mark.e2e
+
+smtp = test_notifications.smtp  # the fixture: a real SMTP server in this process
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

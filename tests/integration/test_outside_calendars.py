@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -115,6 +116,7 @@ class Radicale:
 
     def calendar(self, owner: str, name: str) -> str:
         """A new calendar (MKCALENDAR, as its owner); returns its plain iCalendar export URL."""
+        name = f"{name}-{uuid.uuid4().hex[:8]}"  # one server serves every test of the module
         auth = (owner, "x")
         requests.request("PROPFIND", f"{self.base}/{owner}/", auth=auth, timeout=5)
         made = requests.request("MKCALENDAR", f"{self.base}/{owner}/{name}/", auth=auth,
