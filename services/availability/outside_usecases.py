@@ -48,10 +48,15 @@ def checked_url(data: Any, limits: FetchLimits) -> str:
         raise InvalidRequest.field("url", str(refusal)) from None
 
 
-def link(session: Session, caller: dict | None, therapist_id: str, url: str,
-         now: datetime) -> dict[str, Any]:
+def require_owner(session: Session, caller: dict | None, therapist_id: str) -> None:
+    """That therapist or the admin (else 401/403), and the therapist exists (else 404)."""
     Caller.from_rpc(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
+
+
+def link(session: Session, caller: dict | None, therapist_id: str, url: str,
+         now: datetime) -> dict[str, Any]:
+    require_owner(session, caller, therapist_id)
     row = outside.linked(session, therapist_id, lock=True)
     if row is None:
         row = OutsideCalendar(therapist_id=therapist_id, generation=0, busy_count=0)
@@ -85,7 +90,7 @@ def unlink(session: Session, caller: dict | None, therapist_id: str) -> None:
 def busy_times(session: Session, caller: dict | None, therapist_id: str, from_date: Any,
                to_date: Any, tz: str | None = None) -> dict[str, Any]:
     """The busy spans found, for the therapist's own week grid: times only, no titles."""
-    Caller.from_rpc(caller).require_therapist(therapist_id)
+    require_owner(session, caller, therapist_id)
     therapist = repo.therapist(session, therapist_id)
     zone = domain.zone(tz or therapist.timezone)
     window = domain.date_window(from_date, to_date, zone)
@@ -96,8 +101,7 @@ def busy_times(session: Session, caller: dict | None, therapist_id: str, from_da
 
 
 def _linked_for(session: Session, caller: dict | None, therapist_id: str) -> OutsideCalendar:
-    Caller.from_rpc(caller).require_therapist(therapist_id)
-    repo.therapist(session, therapist_id)
+    require_owner(session, caller, therapist_id)
     row = outside.linked(session, therapist_id)
     if row is None:
         raise NotFound("This therapist has no outside calendar linked.")

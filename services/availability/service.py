@@ -155,7 +155,10 @@ class AvailabilityService:
 
     @rpc
     def link_outside_calendar(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
-        # The address is checked (DNS included) before the transaction opens.
+        # Who may (401/403) and whom (404) first; then the address, DNS included, before the
+        # transaction opens.
+        with self.db.reading() as session:
+            outside.require_owner(session, caller, therapist_id)
         url = outside.checked_url(data, self.outside_calendars.settings.limits)
         with self.db.transaction() as session:
             linked = outside.link(session, caller, therapist_id, url, self.clock())

@@ -74,6 +74,11 @@ def test_a_linked_calendar_blocks_booking_and_flags_a_clash(backend, clinic_fact
 
     link = api + "/external-calendar"
     assert requests.put(link, json={"url": calendar}).status_code == 401
+    # Credentials first: no token is a 401 whatever the address, never a 400 about it.
+    assert requests.put(link, json={"url": "https://no-such-host.invalid/a.ics"}).status_code \
+        == 401
+    assert requests.put(clinic.url("/api/v1/therapists/nobody/external-calendar"),
+                        json={"url": "ftp://x"}, headers=clinic.admin).status_code == 404
     assert requests.put(link, json={"url": calendar}, headers=bearer(other)).status_code == 403
     refused = requests.put(link, json={"url": "ftp://calendar.example/x.ics"},
                            headers=bearer(jo))

@@ -29,7 +29,7 @@ from nameko.testing.services import entrypoint_waiter
 from sqlalchemy import create_engine, text
 
 from clinic.access import Caller
-from clinic.errors import InvalidRequest, NotFound, SlotUnavailable
+from clinic.errors import InvalidRequest, NotFound, SlotUnavailable, Unauthorized
 from clinic.events import Event
 from services.availability.service import AvailabilityService
 from tests.conftest import free_port
@@ -398,11 +398,15 @@ def test_private_addresses_are_refused_at_link_and_on_redirect(misbehaving, star
                          "loopback"),
                         ("http://169.254.169.254/latest/meta-data/", "link-local"),
                         ("http://10.0.0.8/cal.ics", "private"),
-                        ("file:///etc/passwd", "Only http and https")):
+                        ("file:///etc/passwd", "Only http and https"),
+                        ("https://no-such-host.invalid/a.ics", "could not be found")):
         with pytest.raises(InvalidRequest) as refused:
             service.link(url)
         assert refused.value.details["fields"][0]["field"] == "url"
         assert reason in refused.value.details["fields"][0]["message"]
+
+    with pytest.raises(Unauthorized):  # who asks comes before what they ask
+        service.call("link_outside_calendar", Caller().to_rpc(), "ann", {"url": "ftp://x"})
 
     service.link(misbehaving + "/to-private")
     status = service.wait_for(lambda s: s["status"] == "failing")
