@@ -199,9 +199,16 @@ def fetch(url: str, limits: FetchLimits, *, etag: str | None = None,
                     raise FetchRefused(f"The calendar server answered HTTP "
                                        f"{response.status_code}.")
                 body = _read_bounded(response, limits, deadline)
-                return Fetched(body, response.headers.get("ETag"),
-                               response.headers.get("Last-Modified"))
+                return Fetched(body, _validator(response.headers.get("ETag"), 512),
+                               _validator(response.headers.get("Last-Modified"), 128))
     raise FetchRefused(f"The address redirected more than {MAX_REDIRECTS} times.")
+
+
+def _validator(value: str | None, limit: int) -> str | None:
+    """A server's ETag or Last-Modified, kept only when it is short, printable ASCII."""
+    if value is None or len(value) > limit or not all(32 <= ord(c) < 127 for c in value):
+        return None
+    return value
 
 
 def _get(session: requests.Session, url: str, headers: dict[str, str],
