@@ -14,6 +14,7 @@ from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
+from gateway.api.outside_calendars import OutsideCalendarsApi
 from gateway.api.pages import PagesApi
 from gateway.dependencies import Config
 from gateway.security import admin_token_problem
@@ -25,7 +26,7 @@ if _refusal := admin_token_problem(os.environ.get("CLINIC_ADMIN_TOKEN", "").stri
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi):
+                     PagesApi, OutsideCalendarsApi):
     name = "gateway"
 
     config = Config()
