@@ -82,10 +82,10 @@ def _any_of(patterns: list[str]) -> str:
 
 
 GRANTS: dict[str, Grant] = {grant.service: grant for grant in (
-    Grant("availability", listens_to=("booking",)),
+    Grant("availability", listens_to=("booking",), publishes_events=True),
     Grant("booking", calls={"availability": (ANY,)}, publishes_events=True),
     Grant("notifications", calls={"booking": ("issue_manage_token",), "availability": (ANY,)},
-          listens_to=("booking",)),
+          listens_to=("booking", "availability")),
     Grant("gateway", serves_rpc=False, publishes_events=True, listens_to=("booking", "gateway"),
           calls={"availability": (ANY,), "booking": (ANY,), "notifications": (ANY,)}),
 )}
