@@ -40,6 +40,17 @@ def iso(moment: datetime | None, tz: ZoneInfo | None = None) -> str | None:
     return None if moment is None else utc(moment).astimezone(tz or UTC).isoformat()
 
 
+# Nothing is booked a thousand years ahead (or before 1900), and date arithmetic near
+# 0001-01-01 or 9999-12-31 overflows: every date and instant read lies between these years.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def not_too_far(value: date, field: str) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise invalid(field, f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
+    return value
+
+
 def instant(value: Any, field: str) -> datetime:
     """An RFC 3339 instant with an offset as aware UTC; anything else is a 400 on ``field``."""
     if isinstance(value, datetime):
@@ -53,6 +64,7 @@ def instant(value: Any, field: str) -> datetime:
         raise invalid(field, INSTANT_HELP)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise invalid(field, NAIVE_HELP)
+    not_too_far(moment, field)
     try:
         return moment.astimezone(UTC)
     except OverflowError:
@@ -84,9 +96,10 @@ def day(value: Any, field: str) -> date:
     if not isinstance(value, str) or not ISO_DATE.match(value):
         raise invalid(field, DAY_HELP)
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise invalid(field, f"{value!r} is not a calendar date.") from None
+    return not_too_far(parsed, field)
 
 
 def optional_text(value: Any, field: str) -> str | None:

@@ -73,6 +73,11 @@ class NotificationsService:
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @event_handler("availability", "outside_conflict_found")
+    def on_outside_conflict(self, payload: dict[str, Any]) -> None:
+        """The therapist's outside calendar now overlaps a booking: tell them, once."""
+        self._record_and_send(payload)
+
     @event_handler("booking", "waitlist_offered")
     def on_waitlist_offered(self, payload: dict[str, Any]) -> None:
         if usecases.record_offer(self.db, payload, self.clock()):

@@ -13,7 +13,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from tests.e2e.test_notifications import WEEKDAYS, add_therapist, next_grid_time, smtp  # noqa: F401
+from tests.e2e.test_notifications import (  # noqa: F401 (the smtp fixture)
+    WEEKDAYS,
+    add_therapist,
+    bearer,
+    next_grid_time,
+    smtp,
+)
 from tests.integration.test_notifications import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -72,7 +78,7 @@ def test_a_cancellation_is_offered_by_email_accepted_and_booked(clinic, smtp):  
     assert datetime.now(UTC) - cancelled < timedelta(seconds=15)
     token, entry_id = offer_link(smtp, "bea@example.org")
     assert entry_id == bea["id"]
-    entry = requests.get(clinic.url(f"/api/v1/waitlist/{entry_id}"), params={"token": token})
+    entry = requests.get(clinic.url(f"/api/v1/waitlist/{entry_id}"), headers=bearer(token))
     assert entry.status_code == 200, entry.text
     offer = entry.json()["offer"]
     assert entry.json()["status"] == "offered" and offer["start"] == start.isoformat()
@@ -83,7 +89,7 @@ def test_a_cancellation_is_offered_by_email_accepted_and_booked(clinic, smtp):  
         "client": {"name": "Dee", "email": "dee@example.org"}}).status_code == 409
 
     accepted = requests.post(clinic.url(f"/api/v1/waitlist/{entry_id}/accept"),
-                             headers={"Authorization": f"Bearer {token}"},
+                             headers=bearer(token),
                              json={"offer_id": offer["id"]})
     assert accepted.status_code == 201, accepted.text
     assert accepted.json()["status"] == "confirmed"
@@ -107,16 +113,16 @@ def test_a_decline_passes_the_time_to_the_next_client(clinic, smtp):  # noqa: F8
     wait_until(lambda: offered(smtp, "bea@example.org"), seconds=15)
     token, _ = offer_link(smtp, "bea@example.org")
     offer = requests.get(clinic.url(f"/api/v1/waitlist/{bea['id']}"),
-                         params={"token": token}).json()["offer"]
+                         headers=bearer(token)).json()["offer"]
     declined = requests.post(clinic.url(f"/api/v1/waitlist/{bea['id']}/decline"),
-                             headers={"Authorization": f"Bearer {token}"},
+                             headers=bearer(token),
                              json={"offer_id": offer["id"]})
     assert declined.status_code == 200, declined.text
     wait_until(lambda: offered(smtp, "cy@example.org"), seconds=15)
     cy_token, entry_id = offer_link(smtp, "cy@example.org")
     assert entry_id == cy["id"]
     left = requests.delete(clinic.url(f"/api/v1/waitlist/{bea['id']}"),
-                           headers={"Authorization": f"Bearer {token}"})
+                           headers=bearer(token))
     assert left.status_code == 204
     assert requests.get(clinic.url(f"/api/v1/waitlist/{bea['id']}"),
-                        params={"token": token}).json()["status"] == "left"
+                        headers=bearer(token)).json()["status"] == "left"
