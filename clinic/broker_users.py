@@ -83,8 +83,9 @@ def _any_of(patterns: list[str]) -> str:
 
 GRANTS: dict[str, Grant] = {grant.service: grant for grant in (
     Grant("availability", listens_to=("booking",), publishes_events=True),
-    # booking handles its own events too: the waitlist offers the times they freed
-    Grant("booking", calls={"availability": (ANY,)}, listens_to=("booking",),
+    # booking handles its own events and availability's time_off_removed / schedule_changed
+    # too: the waitlist offers the times they freed
+    Grant("booking", calls={"availability": (ANY,)}, listens_to=("booking", "availability"),
           publishes_events=True),
     # a manage token for a letter's link; a waitlist entry's contact (with a token) for an offer
     Grant("notifications", calls={"booking": ("issue_manage_token", "waitlist_contact"),

@@ -51,6 +51,8 @@ for _freeing in ("booking_cancelled", "booking_rescheduled", "hold_released", "c
                  "booking_confirmed", "course_booked"):
     SUBSCRIPTIONS[("booking", _freeing)] += (("booking", f"on_{_freeing}"),)
 SUBSCRIPTIONS[("booking", "waitlist_offered")] = (("notifications", "on_waitlist_offered"),)
+SUBSCRIPTIONS[("availability", "time_off_removed")] = (("booking", "on_time_off_removed"),)
+SUBSCRIPTIONS[("availability", "schedule_changed")] = (("booking", "on_schedule_changed"),)
 
 
 def handler_queue_name(source: str, event_type: str, service: str, method: str) -> str:

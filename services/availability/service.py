@@ -30,7 +30,8 @@ class AvailabilityService:
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     settings = SettingsProvider()  # the clinic's zone for new therapists
     outside_calendars = OutsideCalendars()
-    relay = OutboxRelay("availability", outbox)  # outside_conflict_found
+    # outside_conflict_found; time_off_removed and schedule_changed (booking's waitlist)
+    relay = OutboxRelay("availability", outbox)
 
     @rpc
     def ping(self) -> str:
@@ -103,7 +104,9 @@ class AvailabilityService:
 
     @rpc
     def put_schedule(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
-        return ops.put_schedule(self.db, caller, therapist_id, data, self.clock())
+        answer = ops.put_schedule(self.db, caller, therapist_id, data, self.clock())
+        self.relay.wake()  # schedule_changed: the waitlist looks for times it opened
+        return answer
 
     @rpc
     def get_schedule(self, therapist_id: str) -> dict:
@@ -120,6 +123,7 @@ class AvailabilityService:
     @rpc
     def delete_time_off(self, caller: dict | None, therapist_id: str, time_off_id: str) -> None:
         ops.delete_time_off(self.db, caller, therapist_id, time_off_id)
+        self.relay.wake()  # time_off_removed: the waitlist offers the time on
 
     # --- outside calendars ---
 

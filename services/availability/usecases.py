@@ -19,12 +19,20 @@ from clinic import wire
 from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
 from clinic.db import reads, writes
 from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
-from clinic.events import first_delivery
+from clinic.events import Event, first_delivery
+from clinic.outbox import record
 from services.availability import inputs, models
 from services.availability import repository as repo
 from services.availability.course_planner import course_conflicts, course_starts
 from services.availability.course_planner import plan_course_options as plan_options
-from services.availability.models import Room, ScheduleRow, SessionType, Therapist, TimeOff
+from services.availability.models import (
+    Room,
+    ScheduleRow,
+    SessionType,
+    Therapist,
+    TimeOff,
+    outbox,
+)
 from services.availability.slots import BookingCheck, Interval
 from services.availability.slots import find_slots as engine_find_slots
 
@@ -193,6 +201,9 @@ def put_schedule(session: Session, caller: dict | None, therapist_id: str,
     for name, value in vars(checked).items():
         setattr(row, name, value)
     row.updated_at = now
+    # The booking service's waitlist looks for times the new week opened (ids only).
+    record(session, outbox, Event("schedule_changed", {"therapist_id": therapist_id},
+                                  "availability"))
     return repo.schedule_dict(row)
 
 
@@ -234,6 +245,10 @@ def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
     row = session.get(TimeOff, time_off_id) if wire.clean_key(time_off_id) else None
     if row is None or row.therapist_id != therapist_id:
         raise NotFound(f"No time off {time_off_id!r} for this therapist.")
+    # The time it covered may be free now: the booking service's waitlist offers it on.
+    record(session, outbox, Event("time_off_removed", {
+        "therapist_id": therapist_id, "start": wire.iso(row.start), "end": wire.iso(row.end)},
+        "availability"))
     session.delete(row)
 
 

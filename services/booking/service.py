@@ -187,6 +187,14 @@ class BookingService:
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._published(self.waitlist.time_freed(payload))
 
+    @event_handler("availability", "time_off_removed")
+    def on_time_off_removed(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.range_freed(payload))
+
+    @event_handler("availability", "schedule_changed")
+    def on_schedule_changed(self, payload: dict[str, Any]) -> None:
+        self._published(self.waitlist.range_freed(payload))
+
     @event_handler("booking", "booking_confirmed")
     def on_booking_confirmed(self, payload: dict[str, Any]) -> None:
         self._published(self.waitlist.booked_elsewhere(payload))

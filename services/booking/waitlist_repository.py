@@ -79,6 +79,15 @@ def waiting_batch(session: Session, therapist_id: str, start: datetime,
     return sorted(found, key=lambda row: row["position"])[:limit]
 
 
+def waiting_kinds(session: Session, therapist_id: str) -> list[tuple[str, str]]:
+    """The (session type, modality) pairs someone waits for with this therapist (or any)."""
+    entry = waitlist_entries.c
+    return [tuple(row) for row in session.execute(
+        select(entry.session_type, entry.modality).distinct().where(
+            entry.status == WAITING, or_(entry.therapist_id == therapist_id,
+                                         entry.therapist_id.is_(None))))]
+
+
 def offered_this_time(session: Session, therapist_id: str, start: datetime) -> set[str]:
     """Entries that were already offered this very time (and declined or let it lapse)."""
     return set(session.execute(select(waitlist_offers.c.entry_id).where(

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from clinic import wire
 from clinic.access import MANAGE_PREFIX, Caller, new_token
 from clinic.db import UnitOfWork
 from clinic.errors import (
@@ -43,6 +44,9 @@ from services.booking.usecases import Availability, UseCases
 from services.booking.waitlist import LIVE, OFFERED, WAITING, Entry, FreedTime
 
 log = logging.getLogger(__name__)
+
+RANGE = timedelta(days=91)  # what one find_slots may span (92 days with both ends)
+MAX_RANGE_STARTS = 500  # a freed range's starts offered per event, earliest first
 
 Answer = dict[str, Any]
 
@@ -158,6 +162,36 @@ class WaitlistCases:
             if len(batch) < entries.SCAN_BATCH:
                 return None
             after = batch[-1]["position"]
+
+    def range_freed(self, event: Mapping[str, Any]) -> list[str]:
+        """Availability freed a range (time off removed) or perhaps widened the week (a new
+        schedule): the therapist's free starts in it, as availability finds them for each kind
+        of session someone waits for, are offered one by one, earliest first."""
+        data = event.get("data") or {}
+        therapist_id, now = data.get("therapist_id"), self.now()
+        start = max(wire.instant(data["start"], "start"), now) if data.get("start") else now
+        end = wire.instant(data["end"], "end") if data.get("end") else now + RANGE
+        end = min(end, start + RANGE)
+        if not therapist_id or end <= start:
+            return []
+        with self.uow.reading() as session:
+            kinds = entries.waiting_kinds(session, therapist_id)
+        starts: set[datetime] = set()
+        for session_type, modality in kinds:
+            try:
+                found = self.availability.find_slots(
+                    therapist_id, session_type, modality, start.date().isoformat(),
+                    end.date().isoformat(), "UTC")
+            except ClinicError:
+                continue
+            starts |= {s for s in (wire.instant(slot["start"], "start")
+                                   for slot in found["slots"]) if start <= s < end}
+        made = []
+        for moment in sorted(starts)[:MAX_RANGE_STARTS]:
+            offer_id = self.offer(FreedTime(therapist_id, moment))
+            if offer_id:
+                made.append(offer_id)
+        return made
 
     def _plan(self, freed: FreedTime, session_type: str, modality: str,
               sessions: int) -> list[Slot] | None:

@@ -8,7 +8,7 @@ nothing).
 """
 
 import threading
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import eventlet
 import pytest
@@ -331,3 +331,31 @@ def test_the_scan_reads_the_waiting_entries_along_its_index(uow):
                 compile_kwargs={"literal_binds": True})))).all()
         assert "ix_waitlist_entries_scan" in " ".join(str(r) for r in plan)
         assert waiting_batch(session, "t1", START) == []
+
+
+class WithSlots(Availability):
+    """find_slots as availability answers it: every whole hour of the days asked, 09-17 UTC."""
+
+    def find_slots(self, therapist_id, session_type, modality, from_date, to_date, tz):
+        first, last = date.fromisoformat(from_date), date.fromisoformat(to_date)
+        days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+        return {"slots": [{"start": iso(datetime(d.year, d.month, d.day, hour, tzinfo=UTC)),
+                           "end": iso(datetime(d.year, d.month, d.day, hour, 50, tzinfo=UTC))}
+                          for d in days for hour in range(9, 17)]}
+
+
+def test_time_off_removed_and_a_wider_schedule_offer_their_times(uow, clock):
+    service = worker_factory(BookingService, db=uow, clock=clock, availability=WithSlots(),
+                             settings=Settings.from_config({"CLINIC_TIMEZONE": "Europe/London"}))
+    first, second = join(service), join(service, "cy@example.org")
+    service.on_time_off_removed({"id": "e1", "type": "time_off_removed", "data": {
+        "therapist_id": "t1", "start": iso(START - timedelta(hours=1)),
+        "end": iso(START + timedelta(hours=1))}})
+    offer = service.get_waitlist_entry(ADMIN, first["id"])["offer"]
+    assert offer["start"] == iso(START - timedelta(hours=1))  # 09:00, the earliest that fits
+    assert service.get_waitlist_entry(ADMIN, second["id"])["offer"]["start"] == iso(START)
+    third = join(service, "dee@example.org")
+    service.on_schedule_changed({"id": "e2", "type": "schedule_changed",
+                                 "data": {"therapist_id": "t1"}})
+    assert service.get_waitlist_entry(ADMIN, third["id"])["offer"]["start"] == iso(
+        START + timedelta(hours=1))
