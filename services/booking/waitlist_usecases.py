@@ -31,6 +31,7 @@ from clinic.errors import (
     HoldExpired,
     InvalidState,
     NotFound,
+    ServiceUnavailable,
     SlotUnavailable,
     Unauthorized,
 )
@@ -182,6 +183,8 @@ class WaitlistCases:
                 found = self.availability.find_slots(
                     therapist_id, session_type, modality, start.date().isoformat(),
                     end.date().isoformat(), "UTC")
+            except ServiceUnavailable:
+                raise  # the event is handled again later
             except ClinicError:
                 continue
             starts |= {s for s in (wire.instant(slot["start"], "start")
@@ -203,6 +206,8 @@ class WaitlistCases:
                     freed.therapist_id, session_type, modality, start))]
             planned = self.availability.check_course(freed.therapist_id, session_type, modality,
                                                      start, sessions, [])
+        except ServiceUnavailable:
+            raise  # availability is away: the event goes back to its queue, nothing is lost
         except ClinicError:  # not on the schedule, no such modality or type: not this time
             return None
         if planned.get("conflicts"):

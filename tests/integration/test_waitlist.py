@@ -15,7 +15,14 @@ import pytest
 import sqlalchemy as sa
 from nameko.testing.services import worker_factory
 
-from clinic.errors import HoldExpired, InvalidState, NotFound, SlotUnavailable, Unauthorized
+from clinic.errors import (
+    HoldExpired,
+    InvalidState,
+    NotFound,
+    ServiceUnavailable,
+    SlotUnavailable,
+    Unauthorized,
+)
 from clinic.settings import Settings
 from services.booking.models import bookings, outbox, waitlist_entries, waitlist_offers
 from services.booking.service import BookingService
@@ -359,3 +366,36 @@ def test_time_off_removed_and_a_wider_schedule_offer_their_times(uow, clock):
                                  "data": {"therapist_id": "t1"}})
     assert service.get_waitlist_entry(ADMIN, third["id"])["offer"]["start"] == iso(
         START + timedelta(hours=1))
+
+
+class AwayOnce(Availability):
+    """Availability that does not answer the first check (a restart, a broker hiccup)."""
+
+    def __init__(self):
+        super().__init__()
+        self.away = False
+
+    def check_session(self, *args):
+        if self.away:
+            self.away = False
+            raise ServiceUnavailable("Not answering: availability.")
+        return super().check_session(*args)
+
+
+def test_an_event_whose_handling_failed_is_offered_when_redelivered(uow, clock, broker):
+    away = AwayOnce()
+    service = worker_factory(BookingService, db=uow, clock=clock, availability=away,
+                             settings=Settings.from_config({"CLINIC_TIMEZONE": "Europe/London"}))
+    booking = service.create_booking(request())
+    entry = join(service)
+    service.cancel_booking(ADMIN, booking["id"])
+    cancelled = [p for _, kind, p in broker.all_events() if kind == "booking_cancelled"][0]
+    away.away = True
+    # ServiceUnavailable: clinic.events' handler puts the event back on its queue
+    with pytest.raises(ServiceUnavailable):
+        service.on_booking_cancelled(cancelled)
+    assert service.get_waitlist_entry(ADMIN, entry["id"])["status"] == "waiting"
+    service.on_booking_cancelled(cancelled)  # the redelivery
+    service.on_booking_cancelled(cancelled)  # and once more: nothing new
+    assert service.get_waitlist_entry(ADMIN, entry["id"])["status"] == "offered"
+    assert offered_types(uow) == ["waitlist_offered"]
