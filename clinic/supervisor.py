@@ -16,6 +16,7 @@ import time
 
 import clinic  # noqa: F401 (quiets eventlet's notice)
 from clinic import migrate
+from clinic.access import admin_token_problem
 from clinic.settings import Settings
 
 PROCESSES = {
@@ -47,8 +48,6 @@ def broker_reachable(amqp_uri: str) -> str | None:
 
 def main() -> int:
     settings = Settings.from_env()
-    from gateway.security import admin_token_problem
-
     refusal = admin_token_problem(settings.admin_token)
     if refusal:
         print(f"refusing to start: {refusal}", file=sys.stderr)

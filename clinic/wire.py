@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clinic.errors import InvalidRequest
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Nothing is booked a thousand years ahead (or before 1900), and date arithmetic near
+# 0001-01-01 or 9999-12-31 overflows: every date and instant taken lies between these years.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 INSTANT_HELP = "Give an instant such as 2026-12-01T10:00:00Z."
 NAIVE_HELP = "The time needs an offset (Z or +01:00); naive times are ambiguous."
@@ -40,17 +43,6 @@ def iso(moment: datetime | None, tz: ZoneInfo | None = None) -> str | None:
     return None if moment is None else utc(moment).astimezone(tz or UTC).isoformat()
 
 
-# Nothing is booked a thousand years ahead (or before 1900), and date arithmetic near
-# 0001-01-01 or 9999-12-31 overflows: every date and instant read lies between these years.
-FIRST_YEAR, LAST_YEAR = 1900, 2999
-
-
-def not_too_far(value: date, field: str) -> date:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise invalid(field, f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
-    return value
-
-
 def instant(value: Any, field: str) -> datetime:
     """An RFC 3339 instant with an offset as aware UTC; anything else is a 400 on ``field``."""
     if isinstance(value, datetime):
@@ -64,9 +56,8 @@ def instant(value: Any, field: str) -> datetime:
         raise invalid(field, INSTANT_HELP)
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise invalid(field, NAIVE_HELP)
-    not_too_far(moment, field)
     try:
-        return moment.astimezone(UTC)
+        return not_too_far(moment, field).astimezone(UTC)
     except OverflowError:
         raise invalid(field, "The time is out of range.") from None
 
@@ -89,10 +80,17 @@ def zone_or(name: str | None, fallback: str) -> ZoneInfo:
         return ZoneInfo(fallback)
 
 
+def not_too_far(value: date, field: str) -> date:
+    """``value`` (a date or an instant) if its year is between FIRST_YEAR and LAST_YEAR."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise invalid(field, f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
+    return value
+
+
 def day(value: Any, field: str) -> date:
     """A calendar date as YYYY-MM-DD; anything else is a 400 on ``field``."""
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
+        return not_too_far(value, field)
     if not isinstance(value, str) or not ISO_DATE.match(value):
         raise invalid(field, DAY_HELP)
     try:

@@ -24,8 +24,8 @@ def presented_token(request: Request) -> str | None:
     query_token = request.args.get("token") if request.method == "GET" else None
     if not query_token:
         return None
-    # Manage links carry a manage token in the query, on the few routes API.md names; any other
-    # secret there would end up in browser histories and proxies' logs.
+    # Manage links carry a manage token in the query, on the few routes docs/http-contract.md
+    # names; any other secret there would end up in browser histories and proxies' logs.
     if not query_token_allowed(request.method, request.path, query_token):
         raise Unauthorized("Send this token as 'Authorization: Bearer <token>'; only a manage "
                            "token may stand in ?token=, and only for a booking or a course.")

@@ -17,7 +17,7 @@ from pydantic import (
     Field,
 )
 
-from clinic.wire import ISO_DATE  # the services' own reading of a date (clinic/wire.py)
+from clinic.wire import FIRST_YEAR, ISO_DATE, LAST_YEAR  # the services' own (clinic/wire.py)
 
 
 def _not_bool(value: Any) -> Any:
@@ -44,11 +44,8 @@ def _text_day(value: Any) -> Any:
 
 
 # No clinic books a thousand years ahead, and no day lies after 9999-12-31 (or before
-# 0001-01-01): every date and instant the API takes lies between FIRST_YEAR and LAST_YEAR, so
-# no range arithmetic behind it overflows.
-FIRST_YEAR, LAST_YEAR = 1900, 2999
-
-
+# 0001-01-01): every date and instant the API takes lies between FIRST_YEAR and LAST_YEAR (the
+# services' own bounds, clinic/wire.py), so no range arithmetic behind it overflows.
 def _not_too_far(value: date) -> date:
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValueError(f"give a date between the years {FIRST_YEAR} and {LAST_YEAR}")
