@@ -30,16 +30,18 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("booking", "hold_placed"): (("availability", "on_hold_placed"),),
     ("booking", "hold_released"): (("availability", "on_hold_released"),),
     ("booking", "booking_confirmed"): (("availability", "on_booking_confirmed"),
-        ("notifications", "on_booking_confirmed")),
+        ("notifications", "on_booking_confirmed"), ("progress", "on_booking_confirmed")),
     ("booking", "booking_rescheduled"): (("availability", "on_booking_rescheduled"),
-        ("notifications", "on_booking_rescheduled")),
+        ("notifications", "on_booking_rescheduled"), ("progress", "on_booking_rescheduled")),
     ("booking", "booking_cancelled"): (("availability", "on_booking_cancelled"),
-        ("notifications", "on_booking_cancelled")),
+        ("notifications", "on_booking_cancelled"), ("progress", "on_booking_cancelled")),
     ("booking", "course_booked"): (("availability", "on_course_booked"),
-        ("notifications", "on_course_booked")),
+        ("notifications", "on_course_booked"), ("progress", "on_course_booked")),
     ("booking", "course_cancelled"): (("availability", "on_course_cancelled"),
-        ("notifications", "on_course_cancelled")),
+        ("notifications", "on_course_cancelled"), ("progress", "on_course_cancelled")),
     ("booking", "attendance_marked"): (("availability", "on_attendance_marked"),),
+    ("progress", "checkin_submitted"): (("notifications", "on_checkin_submitted"),),
+    ("progress", "letter_shared"): (("notifications", "on_letter_shared"),),
 }
 
 

@@ -12,11 +12,12 @@ from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
 from gateway.api.pages import PagesApi
+from gateway.api.progress import ProgressApi
 from gateway.dependencies import Config
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi):
+                     PagesApi, ProgressApi):
     name = "gateway"
 
     config = Config()
@@ -24,3 +25,4 @@ class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, Noti
     availability = ServiceRpc("availability")
     booking = ServiceRpc("booking")
     notifications = ServiceRpc("notifications")
+    progress = ServiceRpc("progress")
