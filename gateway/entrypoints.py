@@ -32,6 +32,7 @@ from clinic.errors import (
     Unauthorized,
 )
 from clinic.settings import Settings
+from gateway import redaction
 from gateway.limits import RateLimiter, cors_headers
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ class ApiServer(WebServer):
         # eventlet writes a large reply as headers, then body; with Nagle on, the body waits
         # ~40 ms for the client's delayed ACK. Accepted sockets inherit this from the listener.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        redaction.install()  # the access log names no ?token=
         return super().get_wsgi_server(sock, wsgi_app, *args, **kwargs)
 
 

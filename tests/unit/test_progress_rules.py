@@ -211,3 +211,17 @@ def test_the_client_sees_the_letter_only_once_shared():
     assert journey.progress_view(draft, [], START, for_therapist=True)["letter"]["text"] == \
         "Dear Ann"
     assert "risk_unseen" not in journey.progress_view(draft, [], START, for_therapist=False)
+
+
+def test_the_access_log_names_no_manage_token():
+    import logging
+
+    from gateway.redaction import RedactTokens, redact
+
+    line = '"GET /api/v1/courses/c1/progress?token=mng_secret&course=c1 HTTP/1.1" 200'
+    assert redact(line) == \
+        '"GET /api/v1/courses/c1/progress?token=[redacted]&course=c1 HTTP/1.1" 200'
+    record = logging.LogRecord("nameko.web.server", logging.INFO, __file__, 1,
+                               "%s", ("GET /progress?course=c1&token=mng_x",), None)
+    RedactTokens().filter(record)
+    assert "mng_x" not in record.getMessage() and "course=c1" in record.getMessage()
