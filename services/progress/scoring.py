@@ -93,10 +93,8 @@ def reliable_improvement(baseline: dict[str, int] | None,
 
 def reliable_deterioration(baseline: dict[str, int] | None,
                            latest: dict[str, int] | None) -> bool | None:
-    if baseline is None or latest is None:
-        return None
-    falls, rises = _changes(baseline, latest)
-    return bool(rises) and not falls
+    """The mirror image: reliable improvement read backwards in time."""
+    return reliable_improvement(latest, baseline)
 
 
 def recovery(baseline: dict[str, int] | None, latest: dict[str, int] | None) -> bool | None:

@@ -18,9 +18,13 @@ import eventlet
 import pytest
 import requests
 
-from tests.conftest import free_port
-from tests.e2e.test_notifications import add_therapist, bearer, next_grid_time
-from tests.integration.test_notifications import SmtpServer, wait_until
+from tests.e2e.test_notifications import (
+    add_therapist,
+    bearer,
+    next_grid_time,
+    smtp,  # noqa: F401 (the fixture)
+)
+from tests.integration.test_notifications import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -31,16 +35,8 @@ LETTER = "Dear Ann, over these sixteen weeks we looked at the boat-pattern toget
 RISKY = {"phq9": [2, 2, 2, 2, 1, 1, 1, 1, 1], "gad7": [2, 2, 1, 1, 1, 1, 1]}
 
 
-@pytest.fixture
-def smtp():
-    server = SmtpServer(free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
-def setting(request, clinic_factory, smtp):
+def setting(request, clinic_factory, smtp):  # noqa: F811
     began = datetime.now(UTC)
     start = next_grid_time(began + timedelta(minutes=4))
     lead_hours = (start - began - WINDOW_OPENS_AFTER).total_seconds() / 3600
@@ -64,7 +60,7 @@ def readable(message) -> str:
     return "\n".join([str(message["Subject"]), *parts])
 
 
-def test_a_course_from_invitation_to_check_in_risk_focus_and_letter(setting, smtp):
+def test_a_course_from_invitation_to_check_in_risk_focus_and_letter(setting, smtp):  # noqa: F811
     clinic, start = setting
     jo = add_therapist(clinic, "dr-jo", "jo@clinic.example")
     other = add_therapist(clinic, "dr-no", "no@clinic.example")
