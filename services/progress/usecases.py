@@ -96,6 +96,15 @@ class Progress:
             raise NotFound("No such course.")  # to another therapist it does not exist
         return course
 
+    def _adopt(self, vouched: EventCourse) -> None:
+        """A course booking vouched for but whose event is still on its way: stored now (a
+        write transaction only then; a read finds it from here on)."""
+        with self.uow.reading() as session:
+            if repository.course(session, vouched.course_id) is not None:
+                return
+        with self.uow.transaction() as session:
+            self._store(session, vouched)
+
     def _therapist_write(self, who: Caller, course_id: str) -> None:
         """Focus and letter are the therapist's (or admin's): a client's own token is 403."""
         if self._client_checked(who, course_id) is not None:
@@ -109,7 +118,9 @@ class Progress:
     def progress(self, caller: dict[str, Any], course_id: str) -> dict[str, Any]:
         who = Caller.from_rpc(caller)
         vouched = self._client_checked(who, course_id)
-        with self.uow.transaction() if vouched else self.uow.reading() as session:
+        if vouched is not None:
+            self._adopt(vouched)
+        with self.uow.reading() as session:
             course = self._course(session, who, course_id, vouched)
             found = repository.course_check_ins(session, course_id)
         return journey.progress_view(course, found, self.now(), for_therapist=vouched is None)
