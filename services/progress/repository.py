@@ -136,3 +136,23 @@ def set_letter(session: Session, course_id: str, values: dict[str, Any]) -> None
     session.execute(update(courses).where(courses.c.id == course_id).values(
         **{f"letter_{key}": (utc(value) if isinstance(value, datetime) else value)
            for key, value in values.items()}))
+
+
+def course_answers(session: Session, course_id: str) -> list[dict[str, Any]]:
+    rows = session.execute(select(check_ins.c.session_number, check_ins.c.phq9_answers,
+                                  check_ins.c.gad7_answers)
+                           .where(check_ins.c.course_id == course_id)
+                           .order_by(check_ins.c.session_number)).all()
+    return [{"session_number": r.session_number, "phq9": r.phq9_answers, "gad7": r.gad7_answers}
+            for r in rows]
+
+
+def erase_course(session: Session, course_id: str) -> int:
+    """Answers, reflections, focus and letter gone; 1 if the course was known, else 0."""
+    session.execute(update(check_ins).where(check_ins.c.course_id == course_id).values(
+        phq9_answers=[], gad7_answers=[], reflection=None))
+    return session.execute(update(courses).where(courses.c.id == course_id).values(
+        focus_interpersonal=None, focus_affective=None, focus_updated_at=None,
+        letter_text=None, letter_status=None, letter_updated_at=None,
+        letter_shared_at=None)).rowcount
+

@@ -85,6 +85,15 @@ class ProgressService:
     def mark_risk_seen(self, caller: dict[str, Any], course_id: str) -> dict[str, Any]:
         return self._progress().mark_risk_seen(caller, course_id)
 
+    @rpc
+    def export_courses(self, caller: dict[str, Any], course_ids: list[str]
+                       ) -> list[dict[str, Any]]:
+        return self._progress().export_courses(caller, course_ids)
+
+    @rpc
+    def erase_courses(self, caller: dict[str, Any], course_ids: list[str]) -> int:
+        return self._progress().erase_courses(caller, course_ids)
+
     @event_handler("booking", "course_booked")
     def on_course_booked(self, payload: dict[str, Any]) -> None:
         self._progress().apply_booking_event(payload)

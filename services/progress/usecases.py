@@ -240,3 +240,31 @@ class Progress:
             self._owned(session, who, course_id)
             repository.clear_risk(session, course_id)
         return {"course_id": course_id, "risk_unseen": False}
+
+    # ---- personal data (API.md): export and erase, by the courses booking names ------------
+
+    def export_courses(self, caller: dict[str, Any], course_ids: list[str]
+                       ) -> list[dict[str, Any]]:
+        """Everything held about these courses (the admin's): this service keeps no name or
+        address, so the client's courses are found by booking and named here."""
+        Caller.from_rpc(caller).require_admin()
+        now = self.now()
+        with self.uow.reading() as session:
+            found = []
+            for course_id in course_ids:
+                course = repository.course(session, course_id)
+                if course is not None:
+                    found.append({**journey.progress_view(
+                        course, repository.course_check_ins(session, course_id), now,
+                        for_therapist=True),
+                        "answers": repository.course_answers(session, course_id)})
+        return found
+
+    def erase_courses(self, caller: dict[str, Any], course_ids: list[str]) -> int:
+        """Remove what the client wrote and answered (answers, reflections) and what was
+        written about them (focus, letter); the totals stay, anonymous. Returns how many
+        courses held something."""
+        Caller.from_rpc(caller).require_admin()
+        with self.uow.transaction() as session:
+            return sum(repository.erase_course(session, course_id) for course_id in course_ids)
+

@@ -228,3 +228,25 @@ def test_focus_and_a_letter_shared_once(world):
     with pytest.raises(InvalidState):
         world.put_letter(THERAPIST, "crs-1", "changed")
     assert [e["type"] for e in published(world)] == ["letter_shared"]
+
+
+def test_export_and_erase_are_the_admins_and_leave_the_totals(world):
+    book(world)
+    world.submit_check_in(CLIENT, "crs-1", HIGH, "my own words")
+    world.put_focus(THERAPIST, "crs-1", "a pattern", "a feeling")
+    world.put_letter(THERAPIST, "crs-1", "Dear Ann")
+    with pytest.raises(Forbidden):
+        world.export_courses(THERAPIST, ["crs-1"])
+    with pytest.raises(Unauthorized):
+        world.erase_courses(PUBLIC, ["crs-1"])
+    (exported,) = world.export_courses(ADMIN, ["crs-1", "unknown"])
+    assert exported["answers"] == [{"session_number": 1, "phq9": HIGH["phq9"],
+                                    "gad7": HIGH["gad7"]}]
+    assert exported["check_ins"][0]["reflection"] == "my own words"
+    assert world.erase_courses(ADMIN, ["crs-1", "unknown"]) == 1
+    (after,) = world.export_courses(ADMIN, ["crs-1"])
+    assert after["answers"] == [{"session_number": 1, "phq9": [], "gad7": []}]
+    assert after["check_ins"][0]["reflection"] is None
+    assert after["check_ins"][0]["phq9"]["total"] == 14  # anonymous totals stay
+    assert after["focus"] is None and after["letter"] is None
+
