@@ -42,6 +42,7 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("booking", "attendance_marked"): (("availability", "on_attendance_marked"),),
     ("progress", "checkin_submitted"): (("notifications", "on_checkin_submitted"),),
     ("progress", "letter_shared"): (("notifications", "on_letter_shared"),),
+    ("availability", "outside_conflict_found"): (("notifications", "on_outside_conflict"),),
 }
 
 

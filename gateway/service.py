@@ -11,13 +11,14 @@ from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
+from gateway.api.outside_calendars import OutsideCalendarsApi
 from gateway.api.pages import PagesApi
 from gateway.api.progress import ProgressApi
 from gateway.dependencies import Config
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi, ProgressApi):
+                     PagesApi, OutsideCalendarsApi, ProgressApi):
     name = "gateway"
 
     config = Config()

@@ -81,6 +81,11 @@ class NotificationsService:
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @event_handler("availability", "outside_conflict_found")
+    def on_outside_conflict(self, payload: dict[str, Any]) -> None:
+        """The therapist's outside calendar now overlaps a booking: tell them, once."""
+        self._record_and_send(payload)
+
     @event_handler("progress", "checkin_submitted")
     def on_checkin_submitted(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload, checkin_store.apply_progress_event)
