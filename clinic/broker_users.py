@@ -90,9 +90,13 @@ GRANTS: dict[str, Grant] = {grant.service: grant for grant in (
     # a manage token for a letter's link; a waitlist entry's contact (with a token) for an offer
     Grant("notifications", calls={"booking": ("issue_manage_token", "waitlist_contact"),
                                   "availability": (ANY,)},
-          listens_to=("booking", "availability")),
+          listens_to=("booking", "availability", "progress")),
+    # progress checks a client's course token with booking before its events have arrived.
+    Grant("progress", calls={"booking": ("get_course",)}, listens_to=("booking",),
+          publishes_events=True),
     Grant("gateway", serves_rpc=False, publishes_events=True, listens_to=("booking", "gateway"),
-          calls={"availability": (ANY,), "booking": (ANY,), "notifications": (ANY,)}),
+          calls={"availability": (ANY,), "booking": (ANY,), "notifications": (ANY,),
+                 "progress": (ANY,)}),
 )}
 
 

@@ -83,14 +83,22 @@ class NotificationsService:
         if usecases.record_offer(self.db, payload, self.clock()):
             self._deliver()
 
+    @event_handler("progress", "checkin_submitted")
+    def on_checkin_submitted(self, payload: dict[str, Any]) -> None:
+        self._record_and_send(payload, usecases.record_progress_event)
+
+    @event_handler("progress", "letter_shared")
+    def on_letter_shared(self, payload: dict[str, Any]) -> None:
+        self._record_and_send(payload, usecases.record_progress_event)
+
     @PollTimer.decorator(interval=30)
     def send_due(self) -> None:
         """Add reminders and ending notices that came due, then send whatever is due."""
         usecases.plan_due(self.db, self.clock(), self.settings)
         self._deliver()
 
-    def _record_and_send(self, payload: dict[str, Any]) -> None:
-        if usecases.record_event(self.db, payload, self.clock()):
+    def _record_and_send(self, payload: dict[str, Any], record=usecases.record_event) -> None:
+        if record(self.db, payload, self.clock()):
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
     def _deliver(self) -> usecases.Outcome:
