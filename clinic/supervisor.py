@@ -1,4 +1,4 @@
-"""``make run``: migrate every database, then run the three services and the gateway.
+"""``make run``: migrate every database, then run the four services and the gateway.
 
 Each runs as its own ``nameko run`` process, exactly as it would alone (see each service's
 ``start.sh``); this process only starts them, forwards SIGINT/SIGTERM and stops them all when one
@@ -25,6 +25,7 @@ PROCESSES = {
     "booking": ("services/booking/config.yml", "services.booking.service:BookingService"),
     "notifications": ("services/notifications/config.yml",
                       "services.notifications.service:NotificationsService"),
+    "progress": ("services/progress/config.yml", "services.progress.service:ProgressService"),
     "gateway": ("gateway/config.yml", "gateway.service:GatewayService"),
 }
 # Run once with ``python -m`` after the migrations, before the services start: each service's
