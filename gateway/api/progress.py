@@ -1,4 +1,5 @@
-"""Progress (API.md): questionnaires, check-ins, the course's progress, focus, letter, risk.
+"""Progress (docs/http-contract.md): questionnaires, check-ins, the course's progress, focus,
+letter, risk.
 
 Answers carrying health data go out with ``Cache-Control: no-store``. The progress service
 decides who may see what (a manage token is checked by booking, which issued it).

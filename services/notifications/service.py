@@ -19,7 +19,7 @@ from clinic.events import event_handler
 from clinic.rpc import ServiceRpc
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
-from services.notifications import usecases
+from services.notifications import checkin_store, usecases
 from services.notifications.mailer import Post
 from services.notifications.settings import NotificationSettings
 
@@ -85,11 +85,11 @@ class NotificationsService:
 
     @event_handler("progress", "checkin_submitted")
     def on_checkin_submitted(self, payload: dict[str, Any]) -> None:
-        self._record_and_send(payload, usecases.record_progress_event)
+        self._record_and_send(payload, checkin_store.apply_progress_event)
 
     @event_handler("progress", "letter_shared")
     def on_letter_shared(self, payload: dict[str, Any]) -> None:
-        self._record_and_send(payload, usecases.record_progress_event)
+        self._record_and_send(payload, checkin_store.apply_progress_event)
 
     @PollTimer.decorator(interval=30)
     def send_due(self) -> None:
@@ -97,8 +97,9 @@ class NotificationsService:
         usecases.plan_due(self.db, self.clock(), self.settings)
         self._deliver()
 
-    def _record_and_send(self, payload: dict[str, Any], record=usecases.record_event) -> None:
-        if record(self.db, payload, self.clock()):
+    def _record_and_send(self, payload: dict[str, Any],
+                         apply=usecases.BOOKING_EVENT) -> None:
+        if usecases.record_event(self.db, payload, self.clock(), apply):
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
     def _deliver(self) -> usecases.Outcome:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from clinic.access import Caller
 from clinic.db import UnitOfWork
 from clinic.errors import NotFound
@@ -38,19 +40,20 @@ BATCH = 50
 MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 
 
+# What an event turns into: rows of the delivery log (and known sessions) in the event's
+# transaction; how many messages are new.
+Apply = Callable[[Session, dict[str, Any], datetime], int]
+BOOKING_EVENT: Apply = repository.apply_event
+
+
 def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime,
-                 apply: Callable[..., int] = repository.apply_event) -> int:
-    """The messages an event calls for (``apply``: a booking event's by default), written with
-    the event's id in one transaction (a redelivered event writes nothing); how many are new."""
+                 apply: Apply = BOOKING_EVENT) -> int:
+    """The messages an event calls for, written with the event's id in one transaction (a
+    redelivered event writes nothing); how many are new."""
     with uow.transaction() as session:
         if not first_delivery(session, processed_events, payload["id"]):
             return 0
         return apply(session, payload, now)
-
-
-def record_progress_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int:
-    """A check-in (risk alert) or a shared letter: its notices, once."""
-    return record_event(uow, payload, now, checkin_store.apply_progress_event)
 
 
 def record_offer(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int:
