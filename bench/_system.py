@@ -129,3 +129,23 @@ class System:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
         rabbit("DELETE", f"vhosts/{self.vhost}")
+
+
+class Goals:
+    """Each goal printed beside its figure; ``exit_code`` is 1 when any is missed."""
+
+    def __init__(self) -> None:
+        self.missed: list[str] = []
+
+    def check(self, name: str, figure: float, goal: str, met: bool, unit: str = "") -> None:
+        verdict = "met" if met else "MISSED"
+        print(f"  {name:<58s} {figure:9.2f}{unit}  goal {goal:<10s} {verdict}")
+        if not met:
+            self.missed.append(name)
+
+    def exit_code(self) -> int:
+        if self.missed:
+            print(f"goals missed: {len(self.missed)} ({'; '.join(self.missed)})")
+            return 1
+        print("every goal met")
+        return 0
