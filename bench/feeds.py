@@ -173,7 +173,11 @@ def poll(base: str, subscriber: Subscriber, changed: bool, rebuilds: bool, measu
     if subscriber.revalidates and subscriber.etag:
         headers["If-None-Match"] = subscriber.etag
     began = time.perf_counter()
-    status, response_headers, body = get(base, subscriber.path, headers)
+    try:
+        status, response_headers, body = get(base, subscriber.path, headers)
+    except OSError as error:  # no answer: counted, not lost in the pool
+        answers.wrong.append(f"{subscriber.therapist}: {error!r}")
+        return
     ms = (time.perf_counter() - began) * 1000
     expected = 200 if changed or "If-None-Match" not in headers else 304
     if status == 200:
