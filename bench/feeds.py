@@ -175,7 +175,7 @@ def poll(base: str, subscriber: Subscriber, changed: bool, rebuilds: bool, measu
     began = time.perf_counter()
     try:
         status, response_headers, body = get(base, subscriber.path, headers)
-    except OSError as error:  # no answer: counted, not lost in the pool
+    except (OSError, http.client.HTTPException) as error:  # no answer: counted, not lost
         answers.wrong.append(f"{subscriber.therapist}: {error!r}")
         return
     ms = (time.perf_counter() - began) * 1000
