@@ -17,7 +17,7 @@ from tests.e2e.test_notifications import (  # noqa: F401 (the smtp fixture)
     WEEKDAYS,
     add_therapist,
     bearer,
-    next_grid_time,
+    schedule_zone,
     smtp,
 )
 from tests.integration.test_notifications import wait_until
@@ -41,10 +41,17 @@ def book(clinic, start: datetime, email: str) -> dict:
     return booked.json()
 
 
-def join(clinic, email: str) -> dict:
+def free_time(hours: int) -> datetime:
+    """A whole minute some hours ahead: the therapist's day opens there (add_therapist)."""
+    return (datetime.now(UTC) + timedelta(hours=hours)).replace(second=0, microsecond=0)
+
+
+def join(clinic, email: str, start: datetime) -> dict:
+    """Waiting for any time of the day, in a zone where ``start`` is near noon."""
     joined = requests.post(clinic.url("/api/v1/waitlist"), json={
         "therapist_id": "dr-jo", "session_type": "dit-session", "modality": "video",
-        "windows": EVERY_DAY, "tz": "UTC", "client": {"name": "Bea Cole", "email": email}})
+        "windows": EVERY_DAY, "tz": schedule_zone(start),
+        "client": {"name": "Bea Cole", "email": email}})
     assert joined.status_code == 201, joined.text
     return joined.json()
 
@@ -64,11 +71,11 @@ def offered(smtp, email: str) -> bool:  # noqa: F811
 
 
 def test_a_cancellation_is_offered_by_email_accepted_and_booked(clinic, smtp):  # noqa: F811
-    add_therapist(clinic, "dr-jo", "jo@clinic.example")
-    start = next_grid_time(datetime.now(UTC) + timedelta(hours=2))
+    start = free_time(2)
+    add_therapist(clinic, "dr-jo", "jo@clinic.example", start)
     booking = book(clinic, start, "ann@example.org")
-    bea = join(clinic, "bea@example.org")
-    cy = join(clinic, "cy@example.org")
+    bea = join(clinic, "bea@example.org", start)
+    cy = join(clinic, "cy@example.org", start)
     assert requests.get(clinic.url(f"/api/v1/waitlist/{bea['id']}")).status_code == 401
 
     cancelled = datetime.now(UTC)
@@ -104,10 +111,10 @@ def test_a_cancellation_is_offered_by_email_accepted_and_booked(clinic, smtp):  
 
 
 def test_a_decline_passes_the_time_to_the_next_client(clinic, smtp):  # noqa: F811
-    add_therapist(clinic, "dr-jo", "jo@clinic.example")
-    start = next_grid_time(datetime.now(UTC) + timedelta(hours=3))
+    start = free_time(3)
+    add_therapist(clinic, "dr-jo", "jo@clinic.example", start)
     booking = book(clinic, start, "ann@example.org")
-    bea, cy = join(clinic, "bea@example.org"), join(clinic, "cy@example.org")
+    bea, cy = join(clinic, "bea@example.org", start), join(clinic, "cy@example.org", start)
     requests.post(clinic.url(f"/api/v1/bookings/{booking['id']}/cancel"),
                   headers=clinic.admin, json={})
     wait_until(lambda: offered(smtp, "bea@example.org"), seconds=15)
