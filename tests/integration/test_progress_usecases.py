@@ -41,7 +41,7 @@ class Booking:
     def __init__(self, courses: dict[str, dict]) -> None:
         self.courses = courses
 
-    def get_course(self, course_id: str, caller: dict) -> dict:
+    def get_course(self, caller: dict, course_id: str) -> dict:
         who = Caller.from_rpc(caller)
         if who.kind == "public":
             raise Unauthorized("This needs the course's manage token.")
