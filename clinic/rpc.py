@@ -64,8 +64,14 @@ class ServiceClient:
         bound = eventlet.Timeout(seconds)
         try:
             # Publishing is inside the bound too: with the broker down, nameko's publisher
-            # retries for longer than any caller should wait.
-            return getattr(self._proxy, method).call_async(*args, **kwargs).result()
+            # retries for longer than any caller should wait. The callee inherits this call's
+            # own end (a call with a shorter ``timeout`` must not let it commit later).
+            self._worker_ctx.data[DEADLINE] = time.time() + seconds
+            try:
+                reply = getattr(self._proxy, method).call_async(*args, **kwargs)
+            finally:
+                self._worker_ctx.data[DEADLINE] = deadline
+            return reply.result()
         except eventlet.Timeout as expired:
             if expired is not bound:  # an outer caller's bound: theirs to handle
                 raise
