@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +21,10 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound as NoSuchRoute
 from werkzeug.wrappers import Request, Response
 
+from clinic import tracing
 from clinic.errors import (
     ClinicError,
     Conflict,
@@ -32,6 +35,7 @@ from clinic.errors import (
     Unauthorized,
 )
 from clinic.settings import Settings
+from gateway import observability
 from gateway.limits import RateLimiter, cors_headers
 
 log = logging.getLogger(__name__)
@@ -110,17 +114,31 @@ class ApiWsgiApp(WsgiApp):
         settings = Settings.from_config(server.container.config)
         self.cors_origins = settings.cors_origins
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.metrics_allow = observability.parse_allow(server.container.config.get(
+            "METRICS_ALLOW"))
 
     def __call__(self, environ, start_response):
         request = ClinicRequest(environ, shallow=True)
+        started = time.monotonic()
+        request_id = tracing.accept(request.headers.get(tracing.HEADER))
+        tracing.bind(request_id)  # this green thread's log lines (the access log too)
+        environ[tracing.ENVIRON_KEY] = request_id
         cors = {}
-        if request.path.startswith("/api/v1"):
-            preflight = request.method == "OPTIONS"
-            cors = cors_headers(request.headers.get("Origin"), self.cors_origins, preflight)
-            if preflight:
-                return Response(status=204, headers=cors)(environ, start_response)
-        response = self.respond(request, environ)
+        if request.path == "/metrics":
+            response = (observability.metrics_response()
+                        if observability.allowed(request.remote_addr, self.metrics_allow)
+                        else http_exception_response(NoSuchRoute()))
+        elif request.path.startswith("/api/v1") and request.method == "OPTIONS":
+            cors = cors_headers(request.headers.get("Origin"), self.cors_origins, True)
+            response = Response(status=204)
+        else:
+            if request.path.startswith("/api/v1"):
+                cors = cors_headers(request.headers.get("Origin"), self.cors_origins, False)
+            response = self.respond(request, environ)
         response.headers.extend(cors)
+        response.headers[tracing.HEADER] = request_id
+        observability.observe(environ.get(observability.ROUTE_KEY, observability.UNMATCHED),
+                              request.method, response.status_code, time.monotonic() - started)
         return response(environ, start_response)
 
     def respond(self, request: Request, environ) -> Response:
@@ -135,6 +153,8 @@ class ApiWsgiApp(WsgiApp):
                         {"retry_after_seconds": math.ceil(wait)},
                         headers={"Retry-After": RateLimiter.retry_after_header(wait)})
             provider, values = self.url_map.bind_to_environ(environ).match()
+            route = getattr(provider, "route", None)
+            environ[observability.ROUTE_KEY] = route.path if route else provider.url
             request.path_values = values
             return provider.handle_request(request)
         except HTTPException as exc:
@@ -150,6 +170,10 @@ def raise_payload_too_large() -> None:
 class ApiServer(WebServer):
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
+
+    def context_data_from_headers(self, request) -> dict[str, str]:
+        """The request's id goes to the worker's context data, so every RPC carries it."""
+        return {tracing.REQUEST_ID: request.environ[tracing.ENVIRON_KEY]}
 
     def get_wsgi_server(self, sock, wsgi_app, *args, **kwargs):
         # eventlet writes a large reply as headers, then body; with Nagle on, the body waits

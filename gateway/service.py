@@ -6,6 +6,7 @@ and declares what they share.
 
 from clinic.rpc import ServiceRpc
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from gateway.api.booking import BookingApi
 from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
@@ -21,6 +22,7 @@ class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, Noti
 
     config = Config()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # the request's X-Request-ID in this worker's logs
     availability = ServiceRpc("availability")
     booking = ServiceRpc("booking")
     notifications = ServiceRpc("notifications")

@@ -14,8 +14,10 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler, first_delivery
+from clinic.metrics import ServiceMetrics
 from clinic.settings import Settings
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from services.availability import operations as ops
 from services.availability.models import processed_events
 
@@ -36,6 +38,8 @@ class AvailabilityService:
     db = Database("availability")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # X-Request-ID in this worker's logs
+    metrics = ServiceMetrics()  # /metrics on METRICS_PORT
     settings = ClinicSettings()
 
     @rpc

@@ -18,11 +18,14 @@ from clinic.access import Caller
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import InvalidRequest, rpc
+from clinic.metrics import ServiceMetrics
 from clinic.outbox import OutboxRelay
 from clinic.rpc import ServiceRpc
 from clinic.settings import Settings
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from services.booking import policy
+from services.booking.gauges import booking_gauges
 from services.booking.ledger import Ledger, Slot, reschedule_request
 from services.booking.models import outbox
 
@@ -53,6 +56,8 @@ class BookingService:
     db = Database("booking")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # X-Request-ID in this worker's logs and outbox rows
+    metrics = ServiceMetrics(booking_gauges)  # /metrics on METRICS_PORT
     events = OutboxRelay("booking", outbox)
     settings = BookingSettings()
     availability = ServiceRpc("availability")  # bounded by the caller's deadline

@@ -16,6 +16,7 @@ from typing import Any
 
 import eventlet
 
+from clinic import tracing
 from clinic.db import UnitOfWork
 from services.notifications import composer, ledger, mailer
 from services.notifications.invitations import invitation
@@ -144,5 +145,7 @@ def send_one(item: ledger.Claimed, settings: NotificationSettings, post: mailer.
         subject=letter.subject, text=letter.text, html=letter.html, sender=settings.smtp_from,
         sender_name=settings.clinic_name, to=address, to_name=name,
         message_id=mailer.message_id(item.id, settings.smtp_from), date=now, calendar=calendar)
+    if item.request_id:  # the request that caused this letter, to follow it through the logs
+        message[tracing.HEADER] = item.request_id
     post.mail.send(message)
     return address

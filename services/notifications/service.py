@@ -12,13 +12,17 @@ from typing import Any
 from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 
+from clinic import tracing
 from clinic.access import Caller
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import NotFound, rpc
 from clinic.events import event_handler, first_delivery
+from clinic.metrics import ServiceMetrics
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from services.notifications import delivery, ledger
+from services.notifications.gauges import notification_gauges
 from services.notifications.mailer import Post
 from services.notifications.models import processed_events
 from services.notifications.settings import Config
@@ -37,6 +41,8 @@ class NotificationsService:
     db = Database("notifications")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # X-Request-ID in this worker's logs, rows and mail
+    metrics = ServiceMetrics(notification_gauges)  # /metrics on METRICS_PORT
     settings = Config()
     post = Post()
     booking = RpcProxy("booking")
@@ -93,7 +99,7 @@ class NotificationsService:
         with self.db.transaction() as session:
             if not first_delivery(session, processed_events, payload["id"]):
                 return
-            added = ledger.apply_event(session, payload, self.clock())
+            added = ledger.apply_event(session, payload, self.clock(), tracing.current())
         if added:
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
