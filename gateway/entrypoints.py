@@ -126,7 +126,9 @@ class ApiWsgiApp(WsgiApp):
         cors = {}
         if request.path == "/metrics":
             response = (observability.metrics_response()
-                        if observability.allowed(request.remote_addr, self.metrics_allow)
+                        if observability.metrics_allowed(
+                            request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            self.metrics_allow)
                         else http_exception_response(NoSuchRoute()))
         elif request.path.startswith("/api/v1") and request.method == "OPTIONS":
             cors = cors_headers(request.headers.get("Origin"), self.cors_origins, True)

@@ -49,6 +49,14 @@ def allowed(address: str | None, networks: Iterable[Network]) -> bool:
     return any(ip.version == net.version and ip in net for net in networks)
 
 
+def metrics_allowed(peer: str | None, forwarded_for: str | None,
+                    networks: Iterable[Network]) -> bool:
+    """The peer and every address a proxy says it forwarded for must be allowed: behind the
+    Ingress the peer is the (private) proxy, and the client's address is in X-Forwarded-For."""
+    hops = [hop.strip() for hop in (forwarded_for or "").split(",") if hop.strip()]
+    return all(allowed(address, networks) for address in [peer, *hops])
+
+
 def metrics_response() -> Response:
     return Response(generate_latest(), status=200, content_type=CONTENT_TYPE_LATEST)
 

@@ -176,6 +176,10 @@ def test_gateway_metrics_answer_loopback_by_default(backend, clinic_factory):
     assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/plain")
     assert ('clinic_http_requests_total{method="GET",route="/api/v1/therapists",status="200"}'
             in answer.text)
+    # through a proxy, for a public client: as if there were no such path
+    proxied = requests.get(clinic.url("/metrics"), headers={"X-Forwarded-For": "203.0.113.7"},
+                           timeout=10)
+    assert proxied.status_code == 404
 
 
 def test_the_alert_rules_pass_promtool():

@@ -5,7 +5,7 @@ import logging
 
 from clinic import logs, tracing
 from clinic.metrics import metrics_port
-from gateway.observability import allowed, parse_allow
+from gateway.observability import allowed, metrics_allowed, parse_allow
 
 
 def record(message: str, *args) -> logging.LogRecord:
@@ -62,3 +62,11 @@ def test_metrics_port_zero_or_unset_is_off():
     assert metrics_port({}) == 0 and metrics_port({"METRICS_PORT": ""}) == 0
     assert metrics_port({"METRICS_PORT": "9101"}) == 9101
     assert metrics_port({"METRICS_PORT": "nine"}) == 0
+
+
+def test_metrics_are_refused_to_a_request_a_proxy_forwarded_for_a_public_address():
+    default = parse_allow(None)
+    assert metrics_allowed("10.0.0.5", None, default)
+    assert metrics_allowed("10.0.0.5", "10.0.3.4", default)
+    assert not metrics_allowed("10.0.0.5", "203.0.113.7", default)
+    assert not metrics_allowed("10.0.0.5", "10.0.3.4, 203.0.113.7", default)
