@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
 from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
@@ -117,7 +118,7 @@ class ServiceMetrics(DependencyProvider):
 
     def worker_result(self, worker_ctx, result=None, exc_info=None) -> None:
         began = self._started.pop(id(worker_ctx), None)
-        if type(worker_ctx.entrypoint).__name__ != "Rpc" or began is None:
+        if not isinstance(worker_ctx.entrypoint, Rpc) or began is None:
             return
         method = worker_ctx.entrypoint.method_name
         RPC_DURATION.labels(worker_ctx.service_name, method).observe(time.monotonic() - began)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 from clinic import tracing
 from clinic.db import UnitOfWork
 from clinic.events import SUBSCRIPTIONS, Event, handler_queue_name
+from clinic.queues import work_queue
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,8 @@ class OutboxRelay(DependencyProvider):
     def handler_queues(self) -> list[Queue]:
         """Every subscribed handler's queue, declared exactly as nameko's event_handler does."""
         return [
-            Queue(handler_queue_name(source, event_type, service, method), exchange=self.exchange,
-                  routing_key=event_type, durable=True, auto_delete=False, exclusive=False)
+            work_queue(handler_queue_name(source, event_type, service, method),
+                       exchange=self.exchange, routing_key=event_type)
             for (source, event_type), handlers in SUBSCRIPTIONS.items() if source == self.source
             for service, method in handlers
         ]
