@@ -8,7 +8,6 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import yaml
 
 from tests.conftest import free_port
 from tests.e2e.test_booking import CLIENT, next_slot, set_up_therapist
+from tests.e2e.test_tracing import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -42,17 +42,6 @@ def free_port_run(count: int) -> int:
             for sock in socks:
                 sock.close()
     raise RuntimeError("no run of free ports")
-
-
-def wait_for(condition, seconds: float = 90, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    last = None
-    while time.monotonic() < deadline:
-        last = condition()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 class Prometheus:

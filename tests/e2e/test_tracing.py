@@ -27,14 +27,16 @@ def json_lines(path: Path) -> list[dict]:
     return found
 
 
-def wait_for(condition, seconds: float = 60, what: str = "condition"):
+def wait_for(condition, seconds: float = 90, what: str = "condition"):
+    """The condition's first truthy value, polled until ``seconds`` have passed."""
     deadline = time.monotonic() + seconds
+    last = None
     while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
+        last = condition()
+        if last:
+            return last
         time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what} (last: {last!r})")
 
 
 def mail_with(folder: Path, request_id: str) -> list:
