@@ -70,3 +70,15 @@ def test_metrics_are_refused_to_a_request_a_proxy_forwarded_for_a_public_address
     assert metrics_allowed("10.0.0.5", "10.0.3.4", default)
     assert not metrics_allowed("10.0.0.5", "203.0.113.7", default)
     assert not metrics_allowed("10.0.0.5", "10.0.3.4, 203.0.113.7", default)
+
+
+def test_make_run_gives_each_service_process_its_own_metrics_port(monkeypatch):
+    from clinic import supervisor
+
+    monkeypatch.setenv("METRICS_PORT", "9101")
+    services = [name for name in supervisor.PROCESSES if name != "gateway"]
+    ports = [supervisor.metrics_port_of(name)["METRICS_PORT"] for name in services]
+    assert ports == [str(9101 + i) for i in range(len(services))]
+    assert supervisor.metrics_port_of("gateway") == {"METRICS_PORT": "0"}
+    monkeypatch.delenv("METRICS_PORT")
+    assert supervisor.metrics_port_of("booking") == {"METRICS_PORT": "0"}
