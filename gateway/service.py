@@ -12,12 +12,13 @@ from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
+from gateway.api.outside_calendars import OutsideCalendarsApi
 from gateway.api.pages import PagesApi
 from gateway.dependencies import Config
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi):
+                     PagesApi, OutsideCalendarsApi):
     name = "gateway"
 
     config = Config()

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from clinic.ical import instant
 
-KINDS = ("confirmation", "reschedule", "cancellation", "reminder", "course_ending")
+KINDS = ("confirmation", "reschedule", "cancellation", "reminder", "course_ending",
+         "outside_conflict")
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,8 @@ SUBJECTS: dict[tuple[str, str], Template] = {
     ("reminder", "therapist"): Template("Reminder: $what with $client, $when"),
     ("course_ending", "client"): Template("Your course: the last $remaining sessions"),
     ("course_ending", "therapist"): Template("$client's course begins its ending phase"),
+    ("outside_conflict", "therapist"): Template("Check your calendar: $what, $when, now overlaps "
+                                                "another commitment"),
 }
 
 INTROS: dict[tuple[str, str], Template] = {
@@ -110,6 +113,10 @@ INTROS: dict[tuple[str, str], Template] = {
         "$client has $remaining sessions of their course left: the ending phase begins. These "
         "sessions are where you and $client reflect on what has been learned; the approaching "
         "end can raise anxiety, so it may help to name it early and leave room for it."),
+    ("outside_conflict", "therapist"): Template(
+        "Your own calendar, which the clinic reads, now shows you busy at the time of this "
+        "booking. The booking stands and your client has not been told. If you cannot keep "
+        "it, please reschedule or cancel it from your page, or remove the other entry."),
 }
 
 
