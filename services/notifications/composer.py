@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from clinic.ical import instant
+from clinic.ical import client_initials, instant
 
 KINDS = ("confirmation", "reschedule", "cancellation", "reminder", "course_ending",
          "outside_conflict")
@@ -213,7 +213,10 @@ def compose(kind: str, role: str, payload: dict[str, Any], head: Letterhead, *,
     }
     if role == "therapist":
         values["client"] = client.get("name", "Your client")
-    subject = SUBJECTS[(kind, role)].substitute(values)
+    # A subject shows on lock screens and in calendar apps: the client by initials only there.
+    subject = SUBJECTS[(kind, role)].substitute(
+        {**values, "client": client_initials(client.get("name") or "")}
+        if role == "therapist" else values)
     greeting = (f"Dear {client.get('name', 'client')}," if role == "client"
                 else f"Dear {therapist_name}," if therapist_name else "Hello,")
     draft = _Draft(greeting, [INTROS[(kind, role)].substitute(values)])
