@@ -14,6 +14,7 @@ import pytest
 import requests
 import yaml
 
+from clinic.supervisor import PROCESSES
 from tests.conftest import free_port
 from tests.e2e.test_booking import CLIENT, next_slot, set_up_therapist
 from tests.e2e.test_tracing import wait_for
@@ -22,7 +23,8 @@ pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
-SERVICES = ("availability", "booking", "notifications")  # METRICS_PORT, +1, +2 (supervisor)
+# METRICS_PORT, +1, +2, ... in this order (clinic.supervisor.metrics_port_of)
+SERVICES = tuple(name for name in PROCESSES if name != "gateway")
 
 
 def free_port_run(count: int) -> int:
@@ -115,9 +117,10 @@ def test_prometheus_scrapes_the_clinic_and_answers_for_a_histogram_and_the_outbo
 
     def all_up():
         found = prometheus.query('up{job=~"clinic-.*"}')
-        return found if len(found) == 4 and all(s["value"][1] == "1" for s in found) else None
+        return (found if len(found) == len(SERVICES) + 1
+                and all(s["value"][1] == "1" for s in found) else None)
 
-    up = wait_for(all_up, what="all four targets up")
+    up = wait_for(all_up, what="every target up")
     assert {s["metric"]["instance"] for s in up} == {gateway, *services}
 
     # the booking's POST, by its route template, in the latency histogram
