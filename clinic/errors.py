@@ -93,9 +93,9 @@ class ServiceUnavailable(ClinicError):
 
 
 def _expecting_clinic_errors():
-    from nameko.rpc import rpc as nameko_rpc
+    from clinic.queues import QuorumRpc  # its queue a quorum queue (see clinic.queues)
 
-    return nameko_rpc(expected_exceptions=(ClinicError,))
+    return QuorumRpc.decorator(expected_exceptions=(ClinicError,))
 
 
 # ``@rpc`` for our services: a ClinicError is a refusal, logged as a warning without a traceback.

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clinic.errors import ServiceUnavailable
+from clinic.queues import work_queue
 from clinic.sql import upsert
 
 RETRY_PAUSE_SECONDS = 1.0
@@ -67,6 +68,12 @@ class RetryingEventHandler(EventHandler):
     a handler that failed with ``ServiceUnavailable`` (see ``clinic.db``) returns the event to
     its queue after a pause, so no event is lost while a database restarts. Any other failure
     is a bug that a retry would not fix: it is logged by nameko and the event acked."""
+
+    def setup(self) -> None:
+        super().setup()
+        if not self.queue.exclusive:  # a SERVICE_POOL queue carries work: quorum (clinic.queues)
+            self.queue = work_queue(self.queue.name, exchange=self.queue.exchange,
+                                    routing_key=self.queue.routing_key)
 
     def handle_message_processed(self, message, result=None, exc_info=None):
         if exc_info is not None and isinstance(exc_info[1], ServiceUnavailable):

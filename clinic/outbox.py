@@ -33,8 +33,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from clinic import tracing
 from clinic.db import UnitOfWork
 from clinic.events import SUBSCRIPTIONS, Event, handler_queue_name
+from clinic.queues import work_queue
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("published_at", DateTime(timezone=True), nullable=True, index=True),
         Column("attempts", Integer, nullable=False, default=0),
         Column("last_error", Text, nullable=True),
+        # The X-Request-ID of the request that caused the event, published as its header.
+        Column("request_id", String(128), nullable=True),
     )
 
 
@@ -62,7 +66,7 @@ def record(session: Session, table: Table, event: Event) -> None:
     """Write ``event`` in the caller's transaction."""
     session.execute(table.insert().values(
         event_id=event.id, type=event.type, payload=event.to_payload(),
-        created_at=datetime.now(UTC), attempts=0,
+        created_at=datetime.now(UTC), attempts=0, request_id=tracing.current(),
     ))
 
 
@@ -90,8 +94,8 @@ class OutboxRelay(DependencyProvider):
     def handler_queues(self) -> list[Queue]:
         """Every subscribed handler's queue, declared exactly as nameko's event_handler does."""
         return [
-            Queue(handler_queue_name(source, event_type, service, method), exchange=self.exchange,
-                  routing_key=event_type, durable=True, auto_delete=False, exclusive=False)
+            work_queue(handler_queue_name(source, event_type, service, method),
+                       exchange=self.exchange, routing_key=event_type)
             for (source, event_type), handlers in SUBSCRIPTIONS.items() if source == self.source
             for service, method in handlers
         ]
@@ -143,15 +147,18 @@ class OutboxRelay(DependencyProvider):
         failure: Exception | None = None
         with uow.transaction() as session:
             rows = session.execute(
-                select(self.table.c.seq, self.table.c.type, self.table.c.payload)
+                select(self.table.c.seq, self.table.c.type, self.table.c.payload,
+                       self.table.c.request_id)
                 .where(self.table.c.published_at.is_(None))
                 .order_by(self.table.c.seq).limit(BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
-            for seq, event_type, payload in rows:
+            for seq, event_type, payload, request_id in rows:
                 subscribed = (self.source, event_type) in SUBSCRIPTIONS
+                # nameko hands this header to the handler's worker as its context data
+                headers = {tracing.AMQP_HEADER: request_id} if request_id else {}
                 try:
-                    self.publisher.publish(payload, exchange=self.exchange,
+                    self.publisher.publish(payload, exchange=self.exchange, headers=headers,
                                            routing_key=event_type, mandatory=subscribed)
                 except UndeliverableMessage as error:
                     session.execute(update(self.table).where(self.table.c.seq == seq).values(

@@ -47,6 +47,16 @@ def broker_reachable(amqp_uri: str) -> str | None:
     return None
 
 
+def metrics_port_of(name: str) -> dict[str, str]:
+    """``METRICS_PORT`` is the first of consecutive ports, one per service process, in the
+    order of PROCESSES (the gateway serves /metrics on its own port)."""
+    base = int(os.environ.get("METRICS_PORT") or 0)
+    services = [n for n in PROCESSES if n != "gateway"]
+    if base <= 0 or name not in services:
+        return {"METRICS_PORT": "0"}
+    return {"METRICS_PORT": str(base + services.index(name))}
+
+
 def main() -> int:
     settings = Settings.from_env()
     refusal = admin_token_problem(settings.admin_token)
@@ -71,7 +81,8 @@ def main() -> int:
             return 1
     children = {
         name: subprocess.Popen([sys.executable, "-m", "clinic.cli", "run", "--config", config,
-                                service], cwd=root, env=env, start_new_session=True)
+                                service], cwd=root, env={**env, **metrics_port_of(name)},
+                               start_new_session=True)
         for name, (config, service) in PROCESSES.items()
     }
     print(f"clinic running: gateway at {settings.public_base_url} (Ctrl-C stops it)", flush=True)

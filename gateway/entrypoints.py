@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,8 +26,10 @@ from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound as NoSuchRoute
 from werkzeug.wrappers import Request, Response
 
+from clinic import tracing
 from clinic.errors import (
     ClinicError,
     Conflict,
@@ -38,7 +41,7 @@ from clinic.errors import (
     Unauthorized,
 )
 from clinic.settings import Settings
-from gateway import security
+from gateway import observability, security
 from gateway.auth import authorise, identify
 from gateway.limits import RateLimiter, cors_headers, make_limiter
 
@@ -133,21 +136,40 @@ class ApiWsgiApp(WsgiApp):
         self.search_limiter = make_limiter("searches", protection.searches_per_minute, *shared)
         self.auth_limiter = make_limiter("auth-failures", protection.auth_failures_per_minute,
                                          *shared)
+        self.metrics_allow = observability.parse_allow(server.container.config.get(
+            "METRICS_ALLOW"))
 
     def __call__(self, environ, start_response):
         too_large = read_whole_body(environ, self.protection.body_timeout_seconds)
         request = ClinicRequest(environ, shallow=True)
+        started = time.monotonic()
+        request_id = tracing.accept(request.headers.get(tracing.HEADER))
+        tracing.bind(request_id)  # this green thread's log lines (the access log too)
+        environ[tracing.ENVIRON_KEY] = request_id
         cors = {}
-        if request.path.startswith("/api/v1"):
-            preflight = request.method == "OPTIONS"
-            cors = cors_headers(request.headers.get("Origin"), self.cors_origins, preflight)
-            if preflight:
-                return Response(status=204, headers=cors)(environ, start_response)
+        preflight = request.path.startswith("/api/v1") and request.method == "OPTIONS"
         credentials = bool(request.headers.get("Authorization") or request.args.get("token"))
-        response = too_large or self.respond(request, environ, credentials)
+        if request.path == "/metrics":
+            response = (observability.metrics_response()
+                        if observability.metrics_allowed(
+                            request.remote_addr, request.headers.get("X-Forwarded-For"),
+                            self.metrics_allow)
+                        else http_exception_response(NoSuchRoute()))
+        elif preflight:
+            cors = cors_headers(request.headers.get("Origin"), self.cors_origins, True)
+            response = Response(status=204)
+        else:
+            if request.path.startswith("/api/v1"):
+                cors = cors_headers(request.headers.get("Origin"), self.cors_origins, False)
+            response = too_large or self.respond(request, environ, credentials)
         response.headers.extend(cors)
-        personal = security.carries_personal_data(request.method, request.path, credentials)
-        response.headers.update(security.security_headers(response.headers, personal=personal))
+        response.headers[tracing.HEADER] = request_id
+        if not preflight:
+            personal = security.carries_personal_data(request.method, request.path, credentials)
+            response.headers.update(security.security_headers(response.headers,
+                                                              personal=personal))
+        observability.observe(environ.get(observability.ROUTE_KEY, observability.UNMATCHED),
+                              request.method, response.status_code, time.monotonic() - started)
         return response(environ, start_response)
 
     def respond(self, request: Request, environ, credentials: bool = False) -> Response:
@@ -166,6 +188,8 @@ class ApiWsgiApp(WsgiApp):
             if wait:
                 return rate_limited(wait)
             provider, values = self.url_map.bind_to_environ(environ).match()
+            route = getattr(provider, "route", None)
+            environ[observability.ROUTE_KEY] = route.path if route else provider.url
             request.path_values = values
             response = provider.handle_request(request)
             if credentials and response.status_code == 401:
@@ -298,6 +322,10 @@ class ClinicProtocol(HttpOnlyProtocol):
 class ApiServer(WebServer):
     def get_wsgi_app(self):
         return ApiWsgiApp(self)
+
+    def context_data_from_headers(self, request) -> dict[str, str]:
+        """The request's id goes to the worker's context data, so every RPC carries it."""
+        return {tracing.REQUEST_ID: request.environ[tracing.ENVIRON_KEY]}
 
     def get_wsgi_server(self, sock, wsgi_app, *args, **kwargs):
         # eventlet writes a large reply as headers, then body; with Nagle on, the body waits

@@ -11,6 +11,7 @@ from clinic.errors import StartupRefused
 from clinic.rpc import ServiceRpc
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from gateway.api.booking import BookingApi
 from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
@@ -34,6 +35,7 @@ class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, Noti
 
     config = SettingsProvider()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # the request's X-Request-ID in this worker's logs
     availability = ServiceRpc("availability")
     booking = ServiceRpc("booking")
     notifications = ServiceRpc("notifications")

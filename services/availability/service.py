@@ -13,9 +13,11 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler
+from clinic.metrics import ServiceMetrics
 from clinic.outbox import OutboxRelay
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from services.availability import outside_usecases as outside
 from services.availability import usecases as ops
 from services.availability.models import outbox
@@ -28,6 +30,8 @@ class AvailabilityService:
     db = Database("availability")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # X-Request-ID in this worker's logs
+    metrics = ServiceMetrics()  # /metrics on METRICS_PORT
     settings = SettingsProvider()  # the clinic's zone for new therapists
     outside_calendars = OutsideCalendars()
     # outside_conflict_found; time_off_removed and schedule_changed (booking's waitlist)

@@ -18,10 +18,13 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler
+from clinic.metrics import ServiceMetrics
 from clinic.outbox import OutboxRelay
 from clinic.rpc import ServiceRpc
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
+from services.booking.gauges import booking_gauges
 from services.booking.models import outbox
 from services.booking.usecases import UseCases
 from services.booking.waitlist_usecases import WaitlistCases
@@ -33,6 +36,8 @@ class BookingService:
     db = Database("booking")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # X-Request-ID in this worker's logs and outbox rows
+    metrics = ServiceMetrics(booking_gauges)  # /metrics on METRICS_PORT
     events = OutboxRelay("booking", outbox)
     settings = SettingsProvider()
     availability = ServiceRpc("availability")  # bounded by the caller's deadline

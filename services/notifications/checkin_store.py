@@ -19,7 +19,8 @@ from services.notifications.models import checked_in, notifications, sessions
 from services.notifications.repository import _known, add_notices, course_sessions
 
 
-def apply_progress_event(session: Session, event: dict[str, Any], now: datetime) -> int:
+def apply_progress_event(session: Session, event: dict[str, Any], now: datetime,
+                         request_id: str | None = None) -> int:
     """Record what a progress event says and the notices it calls for; returns how many."""
     data = event["data"]
     known = course_sessions(session, data["course_id"])
@@ -33,9 +34,9 @@ def apply_progress_event(session: Session, event: dict[str, Any], now: datetime)
                 notifications.c.booking_id == data["booking_id"],
                 notifications.c.kind == "checkin_invite", notifications.c.status == "pending",
                 notifications.c.attempts == 0))
-        return add_notices(session, checkins.risk_alert(event, known), now)
+        return add_notices(session, checkins.risk_alert(event, known), now, request_id)
     if event["type"] == "letter_shared":
-        return add_notices(session, checkins.letter_shared(event, known), now)
+        return add_notices(session, checkins.letter_shared(event, known), now, request_id)
     return 0
 
 

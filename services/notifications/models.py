@@ -51,6 +51,7 @@ notifications = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("sent_at", UtcDateTime(), nullable=True),
+    Column("request_id", String(128), nullable=True),  # X-Request-ID, put in the mail's header
     Index("ix_notifications_due", "status", "next_attempt_at"),
 )
 

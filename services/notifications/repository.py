@@ -69,7 +69,8 @@ def course_context(session: Session, course_id: str | None) -> dict[str, Any] | 
 CONFIRMATIONS = ("booking_confirmed", "course_booked")
 
 
-def apply_event(session: Session, event: dict[str, Any], now: datetime) -> int:
+def apply_event(session: Session, event: dict[str, Any], now: datetime,
+                request_id: str | None = None) -> int:
     """Record what a booking event says and the notices it calls for; returns how many."""
     data = event["data"]
     if event["type"] == "outside_conflict_found":
@@ -95,7 +96,7 @@ def apply_event(session: Session, event: dict[str, Any], now: datetime) -> int:
     course_id = (data.get("course") or {}).get("id") or (about[0].get("course_id")
                                                          if about else None)
     found = notice_rules.for_event(event, about, course_context(session, course_id))
-    return add_notices(session, found, now)
+    return add_notices(session, found, now, request_id)
 
 
 def drop_unsent_reminders(session: Session, booking_ids: list[str]) -> None:
@@ -110,7 +111,8 @@ def drop_unsent_reminders(session: Session, booking_ids: list[str]) -> None:
 # ---- the delivery log ----------------------------------------------------------------------
 
 
-def add_notices(session: Session, found: list[Notice], now: datetime) -> int:
+def add_notices(session: Session, found: list[Notice], now: datetime,
+                request_id: str | None = None) -> int:
     """Insert each notice unless its key is there already; returns how many were new."""
     added = 0
     for notice in found:
@@ -120,6 +122,7 @@ def add_notices(session: Session, found: list[Notice], now: datetime) -> int:
             booking_id=notice.booking_id, course_id=notice.course_id,
             therapist_id=notice.therapist_id, payload=notice.payload, status="pending",
             attempts=0, next_attempt_at=utc(now), created_at=utc(now),
+            request_id=request_id,
         ).on_conflict_do_nothing(index_elements=["dedupe_key"])
         added += session.execute(statement).rowcount
     return added
@@ -166,6 +169,7 @@ class Claimed:
     course_id: str | None
     payload: dict[str, Any]
     attempts: int  # including this one
+    request_id: str | None = None  # of the request that caused it (none for reminders)
 
 
 def claim_due(session: Session, now: datetime, batch: int, lease: timedelta) -> list[Claimed]:
@@ -183,7 +187,7 @@ def claim_due(session: Session, now: datetime, batch: int, lease: timedelta) -> 
             attempts=row.attempts + 1, next_attempt_at=now + lease))
         claimed.append(Claimed(row.id, row.kind, row.channel, row.recipient_role, row.recipient,
                                row.therapist_id, row.booking_id, row.course_id, row.payload,
-                               row.attempts + 1))
+                               row.attempts + 1, row.request_id))
     return claimed
 
 

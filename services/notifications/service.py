@@ -16,10 +16,13 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler
+from clinic.metrics import ServiceMetrics
 from clinic.rpc import ServiceRpc
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from services.notifications import checkin_store, usecases
+from services.notifications.gauges import notification_gauges
 from services.notifications.mailer import Post
 from services.notifications.settings import NotificationSettings
 
@@ -37,6 +40,8 @@ class NotificationsService:
     db = Database("notifications")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # X-Request-ID in this worker's logs, rows and mail
+    metrics = ServiceMetrics(notification_gauges)  # /metrics on METRICS_PORT
     settings = SettingsProvider(NotificationSettings.from_config)
     post = Post()
     booking = ServiceRpc("booking")  # each call bounded by RPC_TIMEOUT_SECONDS

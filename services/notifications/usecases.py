@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from clinic import tracing
 from clinic.access import Caller
 from clinic.db import UnitOfWork
 from clinic.errors import NotFound
@@ -41,8 +42,8 @@ MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 
 
 # What an event turns into: rows of the delivery log (and known sessions) in the event's
-# transaction; how many messages are new.
-Apply = Callable[[Session, dict[str, Any], datetime], int]
+# transaction, marked with the request that caused it; how many messages are new.
+Apply = Callable[[Session, dict[str, Any], datetime, str | None], int]
 BOOKING_EVENT: Apply = repository.apply_event
 
 
@@ -53,13 +54,13 @@ def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime,
     with uow.transaction() as session:
         if not first_delivery(session, processed_events, payload["id"]):
             return 0
-        return apply(session, payload, now)
+        return apply(session, payload, now, tracing.current())
 
 
 def record_offer(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int:
     """The offer letter a ``waitlist_offered`` event calls for, once."""
-    return record_event(uow, payload, now, lambda session, event, at: repository.add_notices(
-        session, [waitlist_letter.offer_notice(event)], at))
+    return record_event(uow, payload, now, lambda session, event, at, request_id: (
+        repository.add_notices(session, [waitlist_letter.offer_notice(event)], at, request_id)))
 
 
 def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
@@ -204,6 +205,8 @@ def send_one(item: repository.Claimed, settings: NotificationSettings, post: mai
         subject=letter.subject, text=letter.text, html=letter.html, sender=settings.smtp_from,
         sender_name=settings.clinic_name, to=address, to_name=name,
         message_id=mailer.message_id(item.id, settings.smtp_from), date=now, calendar=calendar)
+    if item.request_id:  # the request that caused this letter, to follow it through the logs
+        message[tracing.HEADER] = item.request_id
     post.mail.send(message)
     return address
 

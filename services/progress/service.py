@@ -13,9 +13,11 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler
+from clinic.metrics import ServiceMetrics
 from clinic.outbox import OutboxRelay
 from clinic.rpc import ServiceRpc
 from clinic.shutdown import ShutdownDeadline
+from clinic.tracing import RequestTrace
 from services.progress.models import outbox
 from services.progress.usecases import Progress
 
@@ -36,6 +38,8 @@ class ProgressService:
     db = Database("progress")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
+    trace = RequestTrace()  # X-Request-ID in this worker's logs and outbox rows
+    metrics = ServiceMetrics()  # /metrics on METRICS_PORT
     events = OutboxRelay("progress", outbox)
     booking = ServiceRpc("booking")  # bounded by the caller's deadline
 

@@ -6,7 +6,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from nameko.events import event_handler
 from nameko.standalone.events import event_dispatcher
 from nameko.standalone.rpc import ClusterRpcProxy
 from nameko.testing.services import entrypoint_waiter
@@ -69,7 +68,7 @@ class Listener:
     name = "listener"
     db = Database("notifications")
 
-    @event_handler("announcer", "note_made")
+    @retrying_event_handler("announcer", "note_made")  # as our services declare it
     def on_note(self, payload: dict) -> None:
         with self.db.transaction() as session:
             if first_delivery(session, processed_events, payload["id"]):

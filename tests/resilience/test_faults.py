@@ -9,6 +9,7 @@ recovery time) are written to ``test-artifacts/resilience/`` and printed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -40,7 +41,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "resilience"
 ADMIN_TOKEN = "resilience-admin-token-2b8f6d4a9c1e7053"
 INSTANCES = (("availability", "availability"), ("booking-1", "booking"),
              ("booking-2", "booking"), ("notifications", "notifications"),
-             ("gateway", "gateway"))
+             ("progress", "progress"), ("gateway", "gateway"))
 RPC_TIMEOUT = 5  # the gateway's deadline: an outage is a 503 within this
 # After a fault ends: a service's reconnect, plus one deadline for calls made just before.
 RECOVERY_GRACE = 20.0
@@ -83,9 +84,11 @@ class Clinic:
         self.processes.wait_connected(name)
 
 
-@pytest.fixture
-def clinic(rabbit_node, postgres_cluster, mail, tmp_path) -> Iterator[Clinic]:
-    rabbit, postgres = rabbit_node, postgres_cluster
+@contextlib.contextmanager
+def clinic_on(rabbit: RabbitNode, amqp_uri: Callable[[str], str], postgres: PostgresCluster,
+              mail: MailCatcher, folder: Path) -> Iterator[Clinic]:
+    """A started clinic in a vhost of its own (made through ``rabbit``), reached at
+    ``amqp_uri(vhost)``, with databases of its own; stopped and its vhost deleted after."""
     vhost = f"clinic_{uuid.uuid4().hex[:8]}"
     rabbit.ctl("add_vhost", vhost)
     rabbit.ctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
@@ -93,8 +96,8 @@ def clinic(rabbit_node, postgres_cluster, mail, tmp_path) -> Iterator[Clinic]:
                  for service in SERVICES}
     port = free_port()
     env = {
-        "AMQP_URI": rabbit.amqp_uri + vhost, "GATEWAY_PORT": str(port),
-        "CLINIC_DATA_DIR": str(tmp_path), "CLINIC_DEMO": "0", "CLINIC_ADMIN_TOKEN": ADMIN_TOKEN,
+        "AMQP_URI": amqp_uri(vhost), "GATEWAY_PORT": str(port),
+        "CLINIC_DATA_DIR": str(folder), "CLINIC_DEMO": "0", "CLINIC_ADMIN_TOKEN": ADMIN_TOKEN,
         "RATE_LIMIT_PER_MINUTE": "1000000", "RPC_TIMEOUT_SECONDS": str(RPC_TIMEOUT),
         "SEARCH_RATE_LIMIT_PER_MINUTE": "1000000",
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(mail.port), "SMTP_TIMEOUT_SECONDS": "5",
@@ -102,7 +105,7 @@ def clinic(rabbit_node, postgres_cluster, mail, tmp_path) -> Iterator[Clinic]:
         "NOTIFICATIONS_MAX_ATTEMPTS": "30", "NOTIFICATIONS_CLAIM_LEASE_SECONDS": "20",
         **{f"{service.upper()}_DATABASE_URL": url for service, url in databases.items()},
     }
-    processes = Processes(ROOT, env, tmp_path / "logs")
+    processes = Processes(ROOT, env, folder / "logs")
     system = Clinic(rabbit, postgres, mail, processes, databases, f"http://127.0.0.1:{port}",
                     vhost)
     try:
@@ -111,6 +114,13 @@ def clinic(rabbit_node, postgres_cluster, mail, tmp_path) -> Iterator[Clinic]:
     finally:
         processes.stop_all()
         rabbit.ctl("delete_vhost", vhost, check=False)
+
+
+@pytest.fixture
+def clinic(rabbit_node, postgres_cluster, mail, tmp_path) -> Iterator[Clinic]:
+    with clinic_on(rabbit_node, lambda vhost: rabbit_node.amqp_uri + vhost, postgres_cluster,
+                   mail, tmp_path) as system:
+        yield system
 
 
 def run_under_load(clinic: Clinic, fault: Callable[[], None], name: str,
