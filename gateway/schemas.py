@@ -81,3 +81,7 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str = Field(examples=["ready"])
     services: dict[str, bool]
+    dead_letters: int | None = Field(None, description="Events parked after their handler "
+                                     "failed repeatedly (`python -m clinic.deadletters`).")
+    dead_letter_queues: dict[str, int] | None = Field(None, description="The non-empty "
+                                                      "dead-letter queues, with their counts.")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 
 from clinic.access import Caller
+from clinic.broker import ReliableRpcProxy as RpcProxy
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import NotFound, rpc

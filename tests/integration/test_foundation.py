@@ -141,7 +141,7 @@ class Flaky:
 
 def test_an_event_whose_database_is_away_waits_in_its_queue(container_factory, service_config,
                                                            monkeypatch):
-    monkeypatch.setattr("clinic.events.RETRY_PAUSE_SECONDS", 0.05)
+    monkeypatch.setattr("clinic.handlers.RETRY_PAUSE_SECONDS", 0.05)
     Flaky.attempts = []
     flaky = container_factory(Flaky, service_config)
     flaky.start()
