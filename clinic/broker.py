@@ -203,7 +203,7 @@ reconnecting_event_handler = ReconnectingEventHandler.decorator
 class BestEffortDispatcher(EventDispatcher):
     """nameko's EventDispatcher for broadcasts that only keep caches fresh (their readers'
     caches also expire): connects when it publishes (not in ``setup``, so the service starts
-    while the broker is away), tries for about a second, and returns False instead of raising
+    while the broker is away), tries for a second or two, and returns False instead of raising
     when the broker is away. Events that must arrive go through ``clinic.outbox``."""
 
     def setup(self) -> None:
