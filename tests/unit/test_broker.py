@@ -6,13 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
 
 import pytest
 from kombu import Exchange
+from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, RpcConsumer
 
 from clinic import queues
-from clinic.broker import ReconnectingQueueConsumer, ReliableRpcConsumer
+from clinic.broker import BestEffortDispatcher, ReconnectingQueueConsumer, ReliableRpcConsumer
 from clinic.errors import ServiceUnavailable
 from clinic.handlers import Decision, dead_letter_headers, decide, retry_pause
 from clinic.processes import CRASH_LIMIT, Run, Supervisor, restart_delay
@@ -167,6 +169,48 @@ def test_acking_on_a_dead_channel_leaves_the_message_to_the_broker():
     consumer.requeue_message(DeadChannelMessage())
 
 
+class NamedContainer:
+    service_name = "booking"
+    config = Container.config
+
+
+def test_an_unexpected_consumer_error_reconnects_instead_of_ending_the_thread(monkeypatch):
+    attempts = []
+
+    def consume_once(self, _tokens=1, **kwargs):  # kombu's loop: fails once, then stops
+        attempts.append(len(attempts))
+        if len(attempts) == 1:
+            raise KeyError("not in kombu's list of connection errors")
+        self.should_stop = True
+
+    monkeypatch.setattr(QueueConsumer, "run", consume_once)
+    monkeypatch.setattr("clinic.broker.RECONNECT_MAX_SECONDS", 0)
+    consumer = ReconnectingQueueConsumer()
+    consumer.container = NamedContainer()
+    consumer.run()  # nameko's would raise, and the container be killed
+    assert attempts == [0, 1]
+
+
+def test_reconnecting_retries_every_second_at_most_and_forever():
+    asked = {}
+
+    class Connection:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def ensure_connection(self, errback, max_retries, **intervals):
+            asked.update(intervals, max_retries=max_retries)
+
+    consumer = ReconnectingQueueConsumer()
+    consumer.create_connection = Connection
+    with consumer.establish_connection():
+        pass
+    assert asked["max_retries"] is None and asked["interval_max"] <= 1
+
+
 def test_a_reply_failure_keeps_the_original_outcome(monkeypatch):
     consumer = answering(ReliableRpcConsumer, monkeypatch)
     try:
@@ -202,3 +246,20 @@ def test_a_process_that_cannot_start_stops_the_clinic_naming_it(monkeypatch, tmp
     assert lines == [*restarts,
                      f"broken exited (code 3) {CRASH_LIMIT} times within 60s; stopping the clinic"]
     assert steady.exists()  # the others got their graceful stop
+
+
+class WorkerContext:
+    context_data: dict = {}
+
+
+def test_a_broadcast_without_a_broker_is_logged_and_dropped_and_setup_needs_none():
+    class DispatchingContainer(NamedContainer):
+        service_name = "gateway"
+        serializer = "json"
+
+    dispatcher = BestEffortDispatcher()
+    dispatcher.container = DispatchingContainer()
+    dispatcher.setup()  # nameko's EventDispatcher connects here, and fails with no broker
+    began = time.monotonic()
+    assert dispatcher.get_dependency(WorkerContext())("calendar_feed_rotated", {}) is False
+    assert time.monotonic() - began < 5
