@@ -39,6 +39,12 @@ def broker_reachable(amqp_uri: str) -> str | None:
 
 def main() -> int:
     settings = Settings.from_env()
+    from gateway.security import admin_token_problem
+
+    refusal = admin_token_problem(settings.admin_token)
+    if refusal:
+        print(f"refusing to start: {refusal}", file=sys.stderr)
+        return 2
     problem = broker_reachable(settings.amqp_uri)
     if problem:
         safe_uri = settings.amqp_uri.split("@")[-1]

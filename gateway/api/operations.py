@@ -51,7 +51,8 @@ class OperationsApi:
          extra={"hidden": True})
     def docs(self, request):
         page = openapi.docs_page(openapi.document(self.config.public_base_url))
-        return Response(page, mimetype="text/html")
+        return Response(page, mimetype="text/html",
+                        headers={"Content-Security-Policy": openapi.DOCS_CSP})
 
 
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:

@@ -83,6 +83,10 @@ CONFIRMATIONS = ("booking_confirmed", "course_booked")
 def apply_event(session: Session, event: dict[str, Any], now: datetime) -> int:
     """Record what a booking event says and the notices it calls for; returns how many."""
     data = event["data"]
+    if event["type"] == "outside_conflict_found":
+        known = session.execute(select(sessions.c.booking)
+                                .where(sessions.c.booking_id == data["booking_id"])).scalar()
+        return add_notices(session, [notice_rules.outside_conflict(event, known)], now)
     if event["type"] in BOOKING_EVENTS:
         bookings = [data["booking"]]
     elif event["type"] == "course_booked":
