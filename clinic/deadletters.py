@@ -61,15 +61,14 @@ def counts(amqp_uri: str) -> dict[str, int]:
                 for queue in handler_queues()}
 
 
-def summary(amqp_uri: str) -> dict[str, object]:
-    """For ``/ready``: how many dead letters wait in all, and in which queues (an empty dict if
-    the broker cannot be asked)."""
+def summary(amqp_uri: str) -> dict[str, int]:
+    """For ``/ready`` (public, so a total only; ``list`` names the queues): how many dead
+    letters wait in all, or an empty dict if the broker cannot be asked."""
     try:
         waiting = counts(amqp_uri)
     except Exception:  # the broker away: readiness says so through the services' pings
         return {}
-    return {"dead_letters": sum(waiting.values()),
-            "dead_letter_queues": {name: count for name, count in waiting.items() if count}}
+    return {"dead_letters": sum(waiting.values())}
 
 
 def replay(amqp_uri: str, queue: str) -> int:

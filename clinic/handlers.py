@@ -81,7 +81,8 @@ class RetryingEventHandler(ReconnectingEventHandler):
         if self.handler_type is SERVICE_POOL:
             self.queue = queues.work_queue(self.queue.name, self.queue.exchange,
                                            self.event_type)
-            self.dead_letters = queues.dead_letter_queue(self.queue.name)
+            self.dead_letters = queues.dead_letter_queue(self.queue.name,
+                                                         self.container.service_name)
             self._publisher = Publisher(
                 self.container.config[AMQP_URI_CONFIG_KEY], use_confirms=True, mandatory=True,
                 declare=[self.dead_letters], retry=True, retry_policy={"max_retries": 2})
@@ -121,7 +122,8 @@ class RetryingEventHandler(ReconnectingEventHandler):
         """Publish the event to the dead-letter queue (confirmed); False if it could not be."""
         try:
             self._publisher.publish(
-                message.body, exchange="", routing_key=self.dead_letters.name,
+                message.body, exchange=self.dead_letters.exchange,
+                routing_key=self.dead_letters.routing_key,
                 headers=dead_letter_headers(message.headers, self.queue.name, error, deliveries),
                 content_type=message.content_type, content_encoding=message.content_encoding,
                 serializer=None)

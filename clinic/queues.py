@@ -6,8 +6,9 @@ declares one (the handler that consumes it, the RPC entrypoint, the outbox relay
 to it) declares it here, with the same arguments: RabbitMQ refuses a second declaration with
 different ones (PRECONDITION_FAILED).
 
-Each event handler's queue has a dead-letter queue beside it (``<queue>.dead``): an event whose
-handler failed ``MAX_DELIVERIES`` times is parked there (``clinic.handlers``), counted in the
+Each event handler's queue has a dead-letter queue beside it (``<queue>.dead``, bound to the
+consuming service's ``<service>.dead-letters`` exchange): an event whose handler failed
+``MAX_DELIVERIES`` times is parked there (``clinic.handlers``), counted in the
 gateway's ``/ready`` and replayed with ``python -m clinic.deadletters replay <queue>``.
 
 Changing ``WORK_QUEUE_ARGUMENTS`` (quorum queues: ``{"x-queue-type": "quorum"}``) changes every
@@ -51,11 +52,17 @@ def work_queue_of(dead_letter_queue: str) -> str:
     return dead_letter_queue
 
 
-def dead_letter_queue(queue_name: str) -> Queue:
-    """The parking queue of ``queue_name``'s failed events: durable, no consumer; reached
-    through the default exchange by its own name."""
+def dead_letter_exchange(service: str) -> Exchange:
+    """Where ``service`` parks its handlers' failed events (its own exchange, so its broker
+    user needs no write permission on the default exchange: see ``clinic.broker_users``)."""
+    return Exchange(f"{service}.dead-letters", type="direct", durable=True)
+
+
+def dead_letter_queue(queue_name: str, service: str) -> Queue:
+    """The parking queue of ``queue_name``'s failed events: durable, no consumer, bound to
+    ``service``'s dead-letter exchange by its own name."""
     name = dead_letter_name(queue_name)
-    return Queue(name, exchange=Exchange(""), routing_key=name, durable=True,
+    return Queue(name, exchange=dead_letter_exchange(service), routing_key=name, durable=True,
                  auto_delete=False, exclusive=False,
                  queue_arguments=dict(WORK_QUEUE_ARGUMENTS) or None)
 

@@ -128,5 +128,3 @@ class Readiness(BaseModel):
     services: dict[str, bool]
     dead_letters: int | None = Field(None, description="Events parked after their handler "
                                      "failed repeatedly (`python -m clinic.deadletters`).")
-    dead_letter_queues: dict[str, int] | None = Field(None, description="The non-empty "
-                                                      "dead-letter queues, with their counts.")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
+import pytest
 from kombu import Connection
 from nameko.standalone.events import event_dispatcher
 from nameko.testing.services import entrypoint_waiter
@@ -13,6 +15,7 @@ from nameko.testing.services import entrypoint_waiter
 from clinic import deadletters, queues
 from clinic.events import Event, handler_queue_name
 from clinic.events import event_handler as retrying_event_handler
+from tests.e2e.test_broker_users import RestrictedBroker
 
 QUEUE = handler_queue_name("booking", "hold_placed", "availability", "on_hold_placed")
 DEAD = queues.dead_letter_name(QUEUE)
@@ -56,14 +59,14 @@ def test_a_failing_event_is_parked_after_its_redeliveries_and_replayed(
     amqp_uri = service_config["AMQP_URI"]
     container = container_factory(Broken, service_config)
     container.start()
-    assert deadletters.summary(amqp_uri) == {"dead_letters": 0, "dead_letter_queues": {}}
+    assert deadletters.summary(amqp_uri) == {"dead_letters": 0}
 
     event = Event("hold_placed", {"hold_id": "h-1"}, "booking").to_payload()
     event_dispatcher(service_config)("booking", "hold_placed", event)
     wait_for(lambda: deadletters.counts(amqp_uri)[DEAD] == 1)
 
     assert Broken.attempts == [event["id"]] * queues.MAX_DELIVERIES
-    assert deadletters.summary(amqp_uri) == {"dead_letters": 1, "dead_letter_queues": {DEAD: 1}}
+    assert deadletters.summary(amqp_uri) == {"dead_letters": 1}
     message = parked(amqp_uri)
     assert message.headers["x-clinic-error"] == "ValueError"
     assert message.headers["x-clinic-deliveries"] == queues.MAX_DELIVERIES
@@ -83,3 +86,28 @@ def test_replay_refuses_a_queue_that_is_no_handlers(service_config, monkeypatch,
     monkeypatch.setenv("AMQP_URI", service_config["AMQP_URI"])
     assert deadletters.main(["replay", "rpc-booking"]) == 2
     assert "not an event handler's queue" in capsys.readouterr().err
+
+
+@pytest.fixture
+def granted() -> Iterator[RestrictedBroker]:
+    """A vhost with a broker user per service, as clinic.broker_users grants them."""
+    made = RestrictedBroker()
+    made.create()
+    yield made
+    made.delete()
+
+
+def test_a_service_parks_events_with_its_own_broker_user(granted, container_factory,
+                                                         service_config, monkeypatch):
+    """Under docker-compose each service logs in as itself (clinic.broker_users): parking
+    needs no permission beyond its own (its dead-letter exchange, not the default one)."""
+    broker = granted
+    monkeypatch.setattr("clinic.handlers.RETRY_PAUSE_SECONDS", 0.02)
+    Broken.attempts, Broken.fixed = [], False
+    as_availability = broker.uri("availability")
+    container = container_factory(Broken, {**service_config, "AMQP_URI": as_availability})
+    container.start()
+    event = Event("hold_placed", {"hold_id": "h-2"}, "booking").to_payload()
+    event_dispatcher({"AMQP_URI": broker.uri("booking")})("booking", "hold_placed", event)
+    wait_for(lambda: deadletters.counts(as_availability)[DEAD] == 1)
+    assert Broken.attempts == [event["id"]] * queues.MAX_DELIVERIES

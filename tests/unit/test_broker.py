@@ -4,6 +4,7 @@ that cannot be sent, a message whose channel died."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import time
@@ -13,8 +14,9 @@ from kombu import Exchange
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Responder, RpcConsumer
 
-from clinic import queues
+from clinic import deadletters, queues
 from clinic.broker import BestEffortDispatcher, ReconnectingQueueConsumer, ReliableRpcConsumer
+from clinic.broker_users import GRANTS
 from clinic.errors import ServiceUnavailable
 from clinic.handlers import Decision, dead_letter_headers, decide, retry_pause
 from clinic.processes import CRASH_LIMIT, Run, Supervisor, restart_delay
@@ -88,10 +90,25 @@ def test_queue_names_and_arguments_come_from_one_place():
     queue = queues.work_queue("evt-a-b--c.d", Exchange("a.events", type="topic"), "b")
     assert (queue.durable, queue.auto_delete, queue.exclusive) == (True, False, False)
     assert (queue.queue_arguments or {}) == queues.WORK_QUEUE_ARGUMENTS
-    dead = queues.dead_letter_queue("evt-a-b--c.d")
+    dead = queues.dead_letter_queue("evt-a-b--c.d", "c")
     assert dead.name == "evt-a-b--c.d.dead" and dead.routing_key == dead.name
+    assert dead.exchange.name == "c.dead-letters"
     assert queues.work_queue_of(dead.name) == queues.work_queue_of("evt-a-b--c.d") == \
         "evt-a-b--c.d"
+
+
+@pytest.mark.parametrize("service", ["availability", "notifications"])
+def test_each_listening_service_may_park_its_events_and_no_more(service):
+    """Its broker user (clinic.broker_users) may declare, bind and publish to its own
+    dead-letter exchange and queues, not another's, and not the default exchange."""
+    allowed = {kind: re.compile(pattern) for kind, pattern in GRANTS[service].permissions().items()}
+    queue = next(queue for queue in deadletters.handler_queues() if f"--{service}." in queue)
+    dead = queues.dead_letter_queue(queue, service)
+    for kind in ("configure", "write", "read"):
+        assert allowed[kind].match(dead.exchange.name), kind
+    assert allowed["configure"].match(dead.name) and allowed["write"].match(dead.name)
+    assert not allowed["write"].match("amq.default")
+    assert not allowed["write"].match("booking.dead-letters")
 
 
 # --- a reply the broker cannot take ----------------------------------------------------------
