@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
 import sys
 import time
 
@@ -280,3 +281,14 @@ def test_a_broadcast_without_a_broker_is_logged_and_dropped_and_setup_needs_none
     began = time.monotonic()
     assert dispatcher.get_dependency(WorkerContext())("calendar_feed_rotated", {}) is False
     assert time.monotonic() - began < 5
+
+
+def test_the_services_command_line_patches_sleep_before_kombu_binds_it():
+    """kombu's retry loops pause with the ``time.sleep`` they imported; unpatched, each pause
+    froze a whole service (every request, every consumer) while the broker was away."""
+    code = ("import clinic.cli, eventlet; eventlet.monkey_patch(); "  # as `nameko run` does
+            "import time, kombu.utils.functional as kombu_retry; "
+            "raise SystemExit(kombu_retry.sleep is not time.sleep)")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert subprocess.run([sys.executable, "-c", code], cwd=root,
+                          env={**os.environ, "PYTHONPATH": root}).returncode == 0
