@@ -87,9 +87,13 @@ GRANTS: dict[str, Grant] = {grant.service: grant for grant in (
     Grant("availability", listens_to=("booking",), publishes_events=True),
     Grant("booking", calls={"availability": (ANY,)}, publishes_events=True),
     Grant("notifications", calls={"booking": ("issue_manage_token",), "availability": (ANY,)},
-          listens_to=("booking", "availability")),
+          listens_to=("booking", "availability", "progress")),
+    # progress checks a client's course token with booking before its events have arrived.
+    Grant("progress", calls={"booking": ("get_course",)}, listens_to=("booking",),
+          publishes_events=True),
     Grant("gateway", serves_rpc=False, publishes_events=True, listens_to=("booking", "gateway"),
-          calls={"availability": (ANY,), "booking": (ANY,), "notifications": (ANY,)}),
+          calls={"availability": (ANY,), "booking": (ANY,), "notifications": (ANY,),
+                 "progress": (ANY,)}),
 )}
 
 

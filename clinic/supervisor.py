@@ -1,4 +1,4 @@
-"""``make run``: migrate every database, then run the three services and the gateway.
+"""``make run``: migrate every database, then run the four services and the gateway.
 
 Each runs as its own ``nameko run`` process, exactly as it would alone (see each service's
 ``start.sh``); ``clinic.processes.Supervisor`` restarts one that crashes (with backoff), passes
@@ -21,6 +21,7 @@ PROCESSES = {
     "booking": ("services/booking/config.yml", "services.booking.service:BookingService"),
     "notifications": ("services/notifications/config.yml",
                       "services.notifications.service:NotificationsService"),
+    "progress": ("services/progress/config.yml", "services.progress.service:ProgressService"),
     "gateway": ("gateway/config.yml", "gateway.service:GatewayService"),
 }
 

@@ -16,6 +16,7 @@ from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
 from gateway.api.outside_calendars import OutsideCalendarsApi
 from gateway.api.pages import PagesApi
+from gateway.api.progress import ProgressApi
 from gateway.dependencies import Config
 from gateway.security import admin_token_problem
 
@@ -26,7 +27,7 @@ if _refusal := admin_token_problem(os.environ.get("CLINIC_ADMIN_TOKEN", "").stri
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi, OutsideCalendarsApi):
+                     PagesApi, OutsideCalendarsApi, ProgressApi):
     name = "gateway"
 
     config = Config()
@@ -34,3 +35,4 @@ class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, Noti
     availability = ServiceRpc("availability")
     booking = ServiceRpc("booking")
     notifications = ServiceRpc("notifications")
+    progress = ServiceRpc("progress")

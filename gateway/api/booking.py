@@ -120,6 +120,7 @@ class CourseSession(Body):
     room: str | None = None
     video_url: str | None = None
     sequence: int = Field(description="Grows with each change; the SEQUENCE of its VEVENT.")
+    phase: Literal["assessment", "middle", "ending"] | None = None
 
 
 class Course(Body):

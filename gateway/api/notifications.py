@@ -19,7 +19,7 @@ class NotificationQuery(Query):
 class Notification(BaseModel):
     id: str
     kind: Literal["confirmation", "cancellation", "reschedule", "reminder", "course_ending",
-                  "outside_conflict"]
+                  "checkin_invite", "risk_alert", "letter_shared", "outside_conflict"]
     channel: Literal["email", "sms"]
     recipient: str
     status: Literal["pending", "sent", "failed"]

@@ -25,7 +25,7 @@ class OperationsApi:
          reply=Readiness, errors=(503,))
     def ready(self, request):
         backends = {"availability": self.availability, "booking": self.booking,
-                    "notifications": self.notifications}
+                    "notifications": self.notifications, "progress": self.progress}
 
         def answers(client) -> bool:
             try:

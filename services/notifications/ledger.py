@@ -113,7 +113,8 @@ def drop_unsent_reminders(session: Session, booking_ids: list[str]) -> None:
     """A reminder not yet out for a time that no longer holds is withdrawn, not sent late."""
     if booking_ids:
         session.execute(delete(notifications).where(
-            notifications.c.booking_id.in_(booking_ids), notifications.c.kind == "reminder",
+            notifications.c.booking_id.in_(booking_ids),
+            notifications.c.kind.in_(("reminder", "checkin_invite")),
             notifications.c.status == "pending", notifications.c.attempts == 0))
 
 

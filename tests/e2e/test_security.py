@@ -423,7 +423,8 @@ def test_the_gateway_refuses_a_weak_admin_token_in_one_line(token, tmp_path):
                     "(.ci/run installs it)")
 def test_compose_will_not_start_without_its_secrets(tmp_path):
     secrets = ("CLINIC_ADMIN_TOKEN", "AVAILABILITY_AMQP_PASSWORD", "BOOKING_AMQP_PASSWORD",
-               "NOTIFICATIONS_AMQP_PASSWORD", "GATEWAY_AMQP_PASSWORD", "RABBITMQ_ADMIN_PASSWORD")
+               "NOTIFICATIONS_AMQP_PASSWORD", "PROGRESS_AMQP_PASSWORD", "GATEWAY_AMQP_PASSWORD",
+               "RABBITMQ_ADMIN_PASSWORD")
     given = {name: f"{name.lower()}-{uuid.uuid4().hex}" for name in secrets}
     clean = {k: v for k, v in os.environ.items() if k not in secrets}
     (tmp_path / "empty.env").write_text("")  # not a developer's own .env

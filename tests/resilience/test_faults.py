@@ -40,7 +40,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "resilience"
 ADMIN_TOKEN = "resilience-admin-token-2b8f6d4a9c1e7053"
 INSTANCES = (("availability", "availability"), ("booking-1", "booking"),
              ("booking-2", "booking"), ("notifications", "notifications"),
-             ("gateway", "gateway"))
+             ("progress", "progress"), ("gateway", "gateway"))
 RPC_TIMEOUT = 5  # the gateway's deadline: an outage is a 503 within this
 # After a fault ends: a service's reconnect, plus one deadline for calls made just before.
 RECOVERY_GRACE = 20.0
