@@ -57,6 +57,8 @@ class Grant:
             # The outbox relay declares every subscriber's queue on its exchange and binds it.
             own_queues.append(f"evt-{me}-.*")
             exchanges.append(f"{me}\\.events")
+        if self.listens_to:  # a failing handler parks its event here (clinic.handlers)
+            exchanges.append(f"{me}\\.dead-letters")
         sources = [f"{re.escape(source)}\\.events" for source in self.listens_to]
         return {
             # nameko declares the exchanges it binds to, so declaring needs them too.

@@ -93,12 +93,13 @@ class ServiceUnavailable(ClinicError):
 
 
 def _expecting_clinic_errors():
-    from clinic.queues import QuorumRpc  # its queue a quorum queue (see clinic.queues)
+    from clinic.broker import ReliableRpc
 
-    return QuorumRpc.decorator(expected_exceptions=(ClinicError,))
+    return ReliableRpc.decorator(expected_exceptions=(ClinicError,))
 
 
-# ``@rpc`` for our services: a ClinicError is a refusal, logged as a warning without a traceback.
+# ``@rpc`` for our services: a ClinicError is a refusal, logged as a warning without a traceback;
+# a reply the broker cannot take is dropped, not fatal (``clinic.broker.ReliableRpc``).
 rpc = _expecting_clinic_errors()
 
 

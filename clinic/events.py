@@ -4,8 +4,8 @@ Events are past-tense facts (``booking_confirmed``). Each carries a unique id so
 drop redeliveries. ``SUBSCRIPTIONS`` is the one list of handler queues: the outbox relay declares
 them before it publishes (an event published before its handler's queue exists is dropped by
 RabbitMQ), and a test checks it against the services' ``@event_handler`` entrypoints.
-Handlers are ``event_handler`` from here: nameko's, except that an event whose handler failed
-for a passing reason (its database down) goes back to the queue instead of being dropped.
+Handlers are ``event_handler`` from here (``clinic.handlers``): nameko's, except that an event
+whose handler failed goes back to its queue, and after a few failures to a dead-letter queue.
 """
 
 from __future__ import annotations
@@ -15,17 +15,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import eventlet
-from nameko.events import EventHandler
 from sqlalchemy import Column, DateTime, MetaData, String, Table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from clinic.errors import ServiceUnavailable
-from clinic.queues import work_queue
+from clinic.handlers import RetryingEventHandler, event_handler  # noqa: F401 (the services')
 from clinic.sql import upsert
-
-RETRY_PAUSE_SECONDS = 1.0
 
 # (source service, event type) -> handlers as (service name, method name).
 SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
@@ -61,30 +56,6 @@ SUBSCRIPTIONS[("availability", "schedule_changed")] = (("booking", "on_schedule_
 def handler_queue_name(source: str, event_type: str, service: str, method: str) -> str:
     """The queue nameko's SERVICE_POOL ``event_handler`` consumes from."""
     return f"evt-{source}-{event_type}--{service}.{method}"
-
-
-class RetryingEventHandler(EventHandler):
-    """nameko's event handler (SERVICE_POOL by default), acking a handled event as it does;
-    a handler that failed with ``ServiceUnavailable`` (see ``clinic.db``) returns the event to
-    its queue after a pause, so no event is lost while a database restarts. Any other failure
-    is a bug that a retry would not fix: it is logged by nameko and the event acked."""
-
-    def setup(self) -> None:
-        super().setup()
-        if not self.queue.exclusive:  # a SERVICE_POOL queue carries work: quorum (clinic.queues)
-            self.queue = work_queue(self.queue.name, exchange=self.queue.exchange,
-                                    routing_key=self.queue.routing_key)
-
-    def handle_message_processed(self, message, result=None, exc_info=None):
-        if exc_info is not None and isinstance(exc_info[1], ServiceUnavailable):
-            # The pause holds this worker, so a broken database slows redelivery, not spins it.
-            eventlet.sleep(RETRY_PAUSE_SECONDS)
-            self.queue_consumer.requeue_message(message)
-            return
-        super().handle_message_processed(message, result, exc_info)
-
-
-event_handler = RetryingEventHandler.decorator
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, datetime
 
 from kombu import Queue
 from nameko.amqp.publish import Publisher, UndeliverableMessage
-from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.constants import AMQP_URI_CONFIG_KEY, DEFAULT_TRANSPORT_OPTIONS
 from nameko.extensions import DependencyProvider
 from nameko.standalone.events import get_event_exchange
 from sqlalchemy import (
@@ -33,14 +34,18 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from clinic import tracing
+from clinic import queues, tracing
 from clinic.db import UnitOfWork
 from clinic.events import SUBSCRIPTIONS, Event, handler_queue_name
-from clinic.queues import work_queue
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
+MAX_PAUSE_SECONDS = 2.0  # between passes while the broker or the database is away
+# One quick connection attempt per pass: a pass holds its rows' locks (on SQLite the write lock)
+# while it publishes, so it must not sit in kombu's default 2 + 3 + 4 s of reconnecting.
+CONNECT_ONCE = {**DEFAULT_TRANSPORT_OPTIONS, "max_retries": 1, "interval_start": 0.2,
+                "interval_step": 0, "interval_max": 0.2}
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -87,15 +92,17 @@ class OutboxRelay(DependencyProvider):
             config[AMQP_URI_CONFIG_KEY], use_confirms=True, retry=False,
             declare=[self.exchange, *self.handler_queues()],
         )
+        self.publisher.transport_options = dict(CONNECT_ONCE)
         self._wake = threading.Event()
         self._running = False
         self._thread = None
 
     def handler_queues(self) -> list[Queue]:
-        """Every subscribed handler's queue, declared exactly as nameko's event_handler does."""
+        """Every subscribed handler's queue, declared exactly as its handler does
+        (``clinic.queues``)."""
         return [
-            work_queue(handler_queue_name(source, event_type, service, method),
-                       exchange=self.exchange, routing_key=event_type)
+            queues.work_queue(handler_queue_name(source, event_type, service, method),
+                              self.exchange, event_type)
             for (source, event_type), handlers in SUBSCRIPTIONS.items() if source == self.source
             for service, method in handlers
         ]
@@ -129,15 +136,23 @@ class OutboxRelay(DependencyProvider):
 
     def _run(self) -> None:
         backoff = self.poll_seconds
+        paused_at: float | None = None
         while self._running:
             try:
                 published = self.relay_pending()
                 backoff = self.poll_seconds
+                if paused_at is not None:
+                    log.warning("outbox relay of %s resumed after %.1fs", self.source,
+                                time.monotonic() - paused_at)
+                    paused_at = None
                 if published == BATCH:
                     continue  # more waiting; no pause
             except Exception as error:  # broker down, database busy: keep the rows, try later
-                log.warning("outbox relay of %s paused: %s", self.source, error)
-                backoff = min(backoff * 2, 10.0)
+                if paused_at is None:  # one line an outage, not one a pass
+                    log.warning("outbox relay of %s paused, retrying every %gs: %s",
+                                self.source, MAX_PAUSE_SECONDS, error)
+                    paused_at = time.monotonic()
+                backoff = min(backoff * 2, MAX_PAUSE_SECONDS)
             self._wake.wait(backoff)
             self._wake.clear()
 

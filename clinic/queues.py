@@ -1,48 +1,86 @@
-"""How our queues are declared: durable work queues are quorum queues, per-process ones classic.
+"""Every work queue's declaration, in one place.
 
-A queue that carries work (each service's ``rpc-<service>`` queue, every SERVICE_POOL event
-handler's queue) is replicated over the RabbitMQ cluster's nodes as a quorum queue, so a message
-survives the loss of a node. Queues that belong to one process by nature (RPC reply queues,
-the gateways' BROADCAST event queues) stay classic: they die with their process and are
-declared again by the next. Every declaration of a work queue (nameko's consumers and the
-outbox relay, which declares the handlers' queues before it publishes) takes its arguments from
-here, because RabbitMQ refuses a redeclaration with other arguments.
+Work queues are the queues that hold work until a service takes it: ``rpc-<service>`` (nameko's
+RPC requests) and one ``evt-<source>-<event>--<service>.<method>`` per event handler. Whoever
+declares one (the handler that consumes it, the RPC entrypoint, the outbox relay that publishes
+to it) declares it here, with the same arguments: RabbitMQ refuses a second declaration with
+different ones (PRECONDITION_FAILED).
 
-A classic queue cannot become a quorum queue in place: ``python -m clinic.queues migrate``
-moves existing classic work queues over (see its docstring).
+Each event handler's queue has a dead-letter queue beside it (``<queue>.dead``, bound to the
+consuming service's ``<service>.dead-letters`` exchange): an event whose handler failed
+``MAX_DELIVERIES`` times is parked there (``clinic.handlers``), counted in the
+gateway's ``/ready`` and replayed with ``python -m clinic.deadletters replay <queue>``.
+
+Work queues (and their dead-letter queues) are quorum queues, replicated over the RabbitMQ
+cluster's nodes so a message survives the loss of a node; queues that belong to one process by
+nature (RPC reply queues, the gateways' BROADCAST queues) stay classic and die with it. A
+classic queue cannot become a quorum queue in place: ``python -m clinic.queues migrate`` (every
+service stopped) moves existing classic work queues over, messages and bindings kept.
+
+Quorum queues count deliveries themselves (the ``x-delivery-count`` header, which
+``delivery_count`` reads) and can drop or dead-letter on their own past ``x-delivery-limit``:
+leave that limit unset, because an event requeued while its database is away must not count
+as a failure. RabbitMQ 3.x sets none; RabbitMQ 4 defaults it to 20, so on 4.x set a policy
+with ``delivery-limit: -1`` for ``^(rpc|evt)-`` queues.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from kombu import Queue
-from nameko.rpc import RPC_QUEUE_TEMPLATE, Rpc, RpcConsumer, get_rpc_exchange
+from kombu import Exchange, Queue
+from nameko.rpc import RPC_QUEUE_TEMPLATE, get_rpc_exchange
 
+# Arguments of every work queue: replicated across the cluster's nodes.
 WORK_QUEUE_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum"}
 
+# Deliveries of one event to a failing handler before it is parked in the dead-letter queue.
+MAX_DELIVERIES = 5
 
-def work_queue(name: str, **options: Any) -> Queue:
-    """A durable, shared queue that carries work: a quorum queue."""
-    return Queue(name, durable=True, auto_delete=False, exclusive=False,
-                 queue_arguments=dict(WORK_QUEUE_ARGUMENTS), **options)
-
-
-class QuorumRpcConsumer(RpcConsumer):
-    """nameko's RPC consumer, its ``rpc-<service>`` queue a quorum queue."""
-
-    def setup(self) -> None:
-        if self.queue is None:
-            service = self.container.service_name
-            self.queue = work_queue(RPC_QUEUE_TEMPLATE.format(service),
-                                    exchange=get_rpc_exchange(self.container.config),
-                                    routing_key=f"{service}.*")
-            self.queue_consumer.register_provider(self)
-            self._registered = True
+DEAD_LETTER_SUFFIX = ".dead"
 
 
-class QuorumRpc(Rpc):
-    rpc_consumer = QuorumRpcConsumer()
+def work_queue(name: str, exchange: Exchange, routing_key: str) -> Queue:
+    """A durable, shared work queue bound to ``exchange`` by ``routing_key``."""
+    return Queue(name, exchange=exchange, routing_key=routing_key, durable=True,
+                 auto_delete=False, exclusive=False,
+                 queue_arguments=dict(WORK_QUEUE_ARGUMENTS) or None)
+
+
+def dead_letter_name(queue_name: str) -> str:
+    return queue_name + DEAD_LETTER_SUFFIX
+
+
+def work_queue_of(dead_letter_queue: str) -> str:
+    """The work queue a dead-letter queue belongs to (a work queue's name is returned as is)."""
+    if dead_letter_queue.endswith(DEAD_LETTER_SUFFIX):
+        return dead_letter_queue[:-len(DEAD_LETTER_SUFFIX)]
+    return dead_letter_queue
+
+
+def dead_letter_exchange(service: str) -> Exchange:
+    """Where ``service`` parks its handlers' failed events (its own exchange, so its broker
+    user needs no write permission on the default exchange: see ``clinic.broker_users``)."""
+    return Exchange(f"{service}.dead-letters", type="direct", durable=True)
+
+
+def dead_letter_queue(queue_name: str, service: str) -> Queue:
+    """The parking queue of ``queue_name``'s failed events: durable, no consumer, bound to
+    ``service``'s dead-letter exchange by its own name."""
+    name = dead_letter_name(queue_name)
+    return Queue(name, exchange=dead_letter_exchange(service), routing_key=name, durable=True,
+                 auto_delete=False, exclusive=False,
+                 queue_arguments=dict(WORK_QUEUE_ARGUMENTS) or None)
+
+
+def delivery_count(headers: dict[str, Any] | None, counted: int) -> int:
+    """How many times this message has now been delivered: the broker's own count when the
+    queue keeps one (quorum queues' ``x-delivery-count``, the deliveries before this one), else
+    ``counted``, this process's own count (classic queues keep none)."""
+    broker_count = (headers or {}).get("x-delivery-count")
+    if isinstance(broker_count, int):
+        return max(broker_count + 1, counted)
+    return counted
 
 
 # --- moving classic work queues to quorum queues ----------------------------------------------

@@ -13,18 +13,13 @@ import time
 from typing import Any
 
 import eventlet
-from amqp.exceptions import AMQPError
-from kombu.exceptions import KombuError
 from nameko.exceptions import UnknownService
-from nameko.rpc import RpcProxy
 
+from clinic.broker import BROKER_ERRORS, ReliableRpcProxy
 from clinic.errors import ServiceUnavailable
 
 DEADLINE = "deadline"  # key in nameko's context data: epoch seconds
 DEFAULT_TIMEOUT = 10.0
-
-# The broker gone or going: a publish that cannot be made, a connection that dropped.
-BROKER_ERRORS = (OSError, KombuError, AMQPError)
 
 
 def deadline_of(worker_ctx) -> float | None:
@@ -85,8 +80,9 @@ class ServiceClient:
         return lambda *args, **kwargs: self.call(method, *args, **kwargs)
 
 
-class ServiceRpc(RpcProxy):
-    """nameko's RpcProxy, handing the worker a ``ServiceClient`` (``RPC_TIMEOUT_SECONDS``)."""
+class ServiceRpc(ReliableRpcProxy):
+    """nameko's RpcProxy (its replies on ``clinic.broker``'s reconnecting consumer), handing the
+    worker a ``ServiceClient`` (``RPC_TIMEOUT_SECONDS``)."""
 
     def get_dependency(self, worker_ctx) -> ServiceClient:
         timeout = float(self.container.config.get("RPC_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT)

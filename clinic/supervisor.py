@@ -1,22 +1,20 @@
 """``make run``: migrate every database, then run the four services and the gateway.
 
 Each runs as its own ``nameko run`` process, exactly as it would alone (see each service's
-``start.sh``); this process only starts them, forwards SIGINT/SIGTERM and stops them all when one
-of them stops. The children get their own session so that a Ctrl-C reaches them once, from here,
-as a single SIGTERM (a second signal would interrupt nameko's graceful stop).
+``start.sh``); ``clinic.processes.Supervisor`` restarts one that crashes (with backoff), passes
+Ctrl-C/SIGTERM on to all of them once, and gives up on one that keeps crashing at start.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import clinic  # noqa: F401 (quiets eventlet's notice)
 from clinic import migrate
 from clinic.access import admin_token_problem
+from clinic.processes import Supervisor
 from clinic.settings import Settings
 
 PROCESSES = {
@@ -79,42 +77,13 @@ def main() -> int:
         if subprocess.run([sys.executable, "-m", module], cwd=root, env=env).returncode:
             print(f"{name} set-up ({module}) failed", file=sys.stderr)
             return 1
-    children = {
-        name: subprocess.Popen([sys.executable, "-m", "clinic.cli", "run", "--config", config,
-                                service], cwd=root, env={**env, **metrics_port_of(name)},
-                               start_new_session=True)
-        for name, (config, service) in PROCESSES.items()
-    }
+    commands = {name: [sys.executable, "-m", "clinic.cli", "run", "--config", config, service]
+                for name, (config, service) in PROCESSES.items()}
+    stop_seconds = float(os.environ.get("SHUTDOWN_TIMEOUT_SECONDS") or 30) + 5
+    supervisor = Supervisor(commands, cwd=root, env=env, stop_seconds=stop_seconds,
+                            env_of=metrics_port_of)
     print(f"clinic running: gateway at {settings.public_base_url} (Ctrl-C stops it)", flush=True)
-
-    stopping = False
-
-    def stop(signum=None, _frame=None) -> None:
-        nonlocal stopping
-        stopping = True
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while any(child.poll() is None for child in children.values()):
-        for name, child in children.items():
-            if child.poll() is not None and not stopping:
-                print(f"{name} stopped (exit {child.returncode}); stopping the rest",
-                      file=sys.stderr)
-                exit_code = child.returncode or 1
-                stop()
-        time.sleep(0.2)
-    deadline = time.monotonic() + 10
-    for child in children.values():
-        remaining = max(0.1, deadline - time.monotonic())
-        try:
-            child.wait(remaining)
-        except subprocess.TimeoutExpired:
-            child.kill()
-    return exit_code
+    return supervisor.run()
 
 
 if __name__ == "__main__":

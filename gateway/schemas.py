@@ -124,3 +124,5 @@ class Health(BaseModel):
 class Readiness(BaseModel):
     status: str = Field(examples=["ready"])
     services: dict[str, bool]
+    dead_letters: int | None = Field(None, description="Events parked after their handler "
+                                     "failed repeatedly (`python -m clinic.deadletters`).")

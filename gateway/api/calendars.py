@@ -14,12 +14,14 @@ from typing import Any
 
 import eventlet
 from eventlet import tpool
-from nameko.events import BROADCAST, EventDispatcher, event_handler
+from nameko.events import BROADCAST
 from nameko.timer import timer
 from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
 from clinic.access import Caller, token_hash
+from clinic.broker import BestEffortDispatcher
+from clinic.broker import reconnecting_event_handler as event_handler
 from clinic.errors import NotFound
 from clinic.rpc import BROKER_ERRORS
 from gateway.dependencies import Feeds
@@ -59,7 +61,7 @@ def _feed_changed(handler):
 
 class CalendarsApi:
     feeds = Feeds()
-    dispatch = EventDispatcher()
+    dispatch = BestEffortDispatcher()
 
     # --- the therapist's feed ---
 

@@ -7,6 +7,7 @@ import json
 import eventlet
 from werkzeug.wrappers import Response
 
+from clinic import deadletters
 from clinic.errors import ServiceUnavailable
 from gateway import openapi
 from gateway.entrypoints import api
@@ -38,7 +39,8 @@ class OperationsApi:
         if silent:
             raise ServiceUnavailable(f"Not answering: {', '.join(silent)}.",
                                      {"service": ", ".join(silent), "services": silent})
-        return {"status": "ready", "services": status}
+        return {"status": "ready", "services": status,
+                **deadletters.summary(self.config.amqp_uri)}
 
     @api("GET", "/openapi.json", summary="This document.", tag="operations",
          extra={"hidden": True})

@@ -18,6 +18,7 @@ def test_health_ready_and_errors_are_json(clinic):
     assert ready.status_code == 200
     assert ready.json()["services"] == {"availability": True, "booking": True,
                                         "notifications": True, "progress": True}
+    assert ready.json()["dead_letters"] == 0  # events parked after failing (clinic.handlers)
 
     missing = requests.get(clinic.url("/no/such/route"))
     assert missing.status_code == 404

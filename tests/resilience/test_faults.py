@@ -124,10 +124,12 @@ def clinic(rabbit_node, postgres_cluster, mail, tmp_path) -> Iterator[Clinic]:
 
 
 def run_under_load(clinic: Clinic, fault: Callable[[], None], name: str,
-                   outage: bool = True) -> None:
+                   outage: bool = True, duration: float | None = None) -> None:
     """The load, the fault ``FAULT_AT`` seconds in, recovery, re-sends; then every check.
-    ``outage=False``: clients must not notice at all (no 503 either)."""
-    load = Load(clinic.base_url, ADMIN_TOKEN, prefix=name.replace("_", "-"), **LOAD)
+    ``outage=False``: clients must not notice at all (no 503 either). ``duration`` lengthens
+    the load for a long fault (clients wait out their deadline meanwhile)."""
+    options = {**LOAD, "duration": duration or LOAD["duration"]}
+    load = Load(clinic.base_url, ADMIN_TOKEN, prefix=name.replace("_", "-"), **options)
     load.prepare()
     load.start()
     time.sleep(FAULT_AT)
