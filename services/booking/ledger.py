@@ -37,6 +37,7 @@ from clinic.errors import (
 from clinic.events import Event
 from clinic.outbox import record
 from services.booking import policy
+from services.booking.hold_extension import extend_hold_row
 from services.booking.models import (
     ACTIVE_STATUSES,
     bookings,
@@ -175,7 +176,8 @@ def claim_time(session: Session, now: datetime, *, therapist_id: str, modality: 
 def _expire(session: Session, now: datetime, row: Mapping[str, Any]) -> bool:
     """Expire one stale hold; the status test makes it happen once across processes."""
     changed = session.execute(
-        update(bookings).where(bookings.c.id == row["id"], bookings.c.status == "held")
+        update(bookings).where(bookings.c.id == row["id"], bookings.c.status == "held",
+                               bookings.c.expires_at <= now)  # not one extended meanwhile
         .values(status="expired", updated_at=now)).rowcount
     if changed:
         emit(session, "hold_released", {"hold": policy.hold_view(row), "reason": "expired"})
@@ -238,6 +240,16 @@ class Ledger:
                             .values(status="released", updated_at=now))
             emit(session, "hold_released", {"hold": policy.hold_view(row), "reason": "released"})
         return {**policy.hold_view(row), "status": "released"}
+
+    def extend_hold(self, hold_id: str, caller: Caller) -> dict[str, Any]:
+        """Another ``hold_minutes`` for a live hold, once (services/booking/hold_extension.py)."""
+        now = self.now()
+        with self.uow.transaction() as session:
+            row = self._row(session, hold_id, policy.HOLD_STATUSES, "hold", for_update=True)
+            self._authorise(session, caller, row)
+            row = extend_hold_row(session, row, now, self.hold_minutes)
+            emit(session, "hold_placed", {"hold": policy.hold_view(row)})
+        return {**policy.hold_view(row), "status": "held"}
 
     def expire_holds(self) -> int:
         with self.uow.transaction() as session:

@@ -95,6 +95,12 @@ class BookingService:
         self.events.wake()
         return hold
 
+    @rpc
+    def extend_hold(self, hold_id: str, caller: dict | None = None) -> dict[str, Any]:
+        hold = self._ledger().extend_hold(hold_id, Caller.from_rpc(caller))
+        self.events.wake()
+        return hold
+
     @timer(interval=15)
     def expire_holds(self) -> None:
         if self._ledger().expire_holds():
