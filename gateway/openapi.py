@@ -120,8 +120,11 @@ def docs_page(doc: dict[str, Any]) -> str:
         f"<title>{html.escape(doc['info']['title'])}</title>"
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
         "padding:0 1rem;color:#1d2a33}section{border-top:1px solid #ddd;padding:.5rem 0}"
-        ".m{display:inline-block;min-width:4.5rem;color:#0b5d7a}.a,.s{color:#555}</style>"
+        ".m{display:inline-block;min-width:4.5rem;color:#0b5d7a}.a,.s{color:#555}"
+        "code,p,li,h1,h3{overflow-wrap:anywhere}footer{padding:1rem 0}</style>"
+        "<main>"
         f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}"
         " The machine-readable document is <a href=/openapi.json>/openapi.json</a>.</p>"
-        + "".join(sections) + "</html>"
+        + "".join(sections) + "</main><footer><a href=/>Book online</a> "
+        "<a href=/accessibility>Accessibility</a></footer></html>"
     )
