@@ -118,6 +118,7 @@ def docs_page(doc: dict[str, Any]) -> str:
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(doc['info']['title'])}</title>"
+        "<link rel=icon href=/assets/favicon.svg type=image/svg+xml>"
         "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
         "padding:0 1rem;color:#1d2a33}section{border-top:1px solid #ddd;padding:.5rem 0}"
         ".m{display:inline-block;min-width:4.5rem;color:#0b5d7a}.a,.s{color:#555}"

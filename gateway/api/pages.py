@@ -65,11 +65,11 @@ def page_settings(settings) -> dict[str, str]:
 
 
 def clinic_words(clinic) -> dict[str, str]:
-    """``{{clinic_name}}``-style marks in a page and what they become (gateway/clinic_info.py),
+    """``{{clinic.name}}``-style marks in a page and what they become (gateway/clinic_info.py),
     so the name, city and contact are right before any script runs."""
     if clinic is None:
         return {}
-    return {f"{{{{{key}}}}}": html.escape(str(value))
+    return {"{{clinic." + key + "}}": html.escape(str(value))
             for key, value in clinic.public().items()}
 
 

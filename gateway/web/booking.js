@@ -14,7 +14,7 @@ const state = {
   kind: 'single', sessionType: null, modality: 'in_person', specialty: '',
   therapist: null, sessionTypes: [], rooms: {}, weekFrom: t.todayKey(zone),
   slot: null, hold: null, holdTimer: null, holdDeadline: 0, option: null, skipWeeks: [],
-  courseFrom: t.todayKey(zone), clinic: { course_sessions: 16, hold_minutes: 10, city: 'London' },
+  courseFrom: t.todayKey(zone), clinic: null, // GET /api/v1/clinic, read first
 };
 const status = $('#status');
 

@@ -15,7 +15,7 @@ const noticeHours = Number(document.body.dataset.noticeHours || 48);
 const status = $('#status');
 const state = { kind: null, id: null, booking: null, course: null, therapist: null,
   sessionTypes: {}, rooms: {}, target: null, weekFrom: null, pendingStart: null, cancelling: null,
-  city: 'London' };
+  city: '' };
 
 async function start() {
   $('#zone-name').textContent = `${t.placeName(zone)} (${zone})`;

@@ -57,7 +57,7 @@ export function focusHeading(section) {
   }
 }
 
-export const MODALITY = { in_person: 'In person (London clinic)', video: 'Video', phone: 'Phone' };
+export const MODALITY = { in_person: 'In person at the clinic', video: 'Video', phone: 'Phone' };
 export const MODALITY_SHORT = { in_person: 'In person', video: 'Video', phone: 'Phone' };
 
 export function initials(name) {

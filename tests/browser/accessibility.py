@@ -89,7 +89,8 @@ def focused(page: Page) -> dict:
                text: el ? (el.innerText || el.value || '').trim() : '',
                label: el && el.labels && el.labels[0] ? el.labels[0].innerText.trim() : '',
                type: el ? el.getAttribute('type') : null, checked: el ? !!el.checked : false,
-               visible: !!el && el !== document.body && el.matches(':focus-visible')
+               visible: !!el && el !== document.body
+                 && (el.matches(':focus-visible') || el.matches('input[type^=date]:focus-within'))
                  && style.outlineStyle !== 'none' && parseFloat(style.outlineWidth) >= 2 };
     }""")
 

@@ -46,6 +46,36 @@ def london_day(instant: str) -> str:
     return datetime.fromisoformat(instant).astimezone(LONDON).date().isoformat()
 
 
+def choose_a_taken_time(clinic, pages, slot) -> None:
+    """Another client books ``slot``'s time over the API, then this one chooses it (a 409)."""
+    taken = requests.post(clinic.url("/api/v1/bookings"), timeout=10, json={
+        "therapist_id": "mira-stone", "session_type": "dit-session", "modality": "in_person",
+        "start": slot.get_attribute("data-start"),
+        "client": {"name": "Other Client", "email": "other@example.com"}})
+    assert taken.status_code == 201, taken.text
+    pages.console.expect_http_error(409, "/api/v1/holds")
+    slot.click()
+
+
+def open_course_dates(clinic, page: Page, way: str) -> None:
+    """The booking page with Mira Stone's first weekly time for a 16-week course chosen."""
+    page.goto(clinic.url("/"))
+    page.get_by_label("A 16-week course, one session a week").check()
+    page.get_by_label(way).check()
+    page.get_by_role("button", name="Choose Mira Stone").click()
+    page.locator("#course-options input[type=radio]").first.check()
+    expect(page.locator("#course-dates table tbody tr")).to_have_count(16)
+
+
+def book_the_course(page: Page, name: str, email: str) -> None:
+    """From the course's dates: continue, give a name and an email, book, see it booked."""
+    page.get_by_role("button", name="Continue with these 16 dates").click()
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Book all 16 sessions").click()
+    expect(page.get_by_role("heading", name="You are booked")).to_be_visible()
+
+
 def fits_phone(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
@@ -85,11 +115,7 @@ def test_client_books_a_course_moves_and_cancels_sessions_and_the_therapist_sees
     expect(page.locator("#course-dates .end-date")).to_contain_text("Ends")
     screenshot(page, "course-dates-desktop")
 
-    page.get_by_role("button", name="Continue with these 16 dates").click()
-    page.get_by_label("Your name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_role("button", name="Book all 16 sessions").click()
-    expect(page.get_by_role("heading", name="You are booked")).to_be_visible()
+    book_the_course(page, "Ada Lovelace", "ada@example.com")
     expect(page.get_by_role("status")).to_contain_text("Booked")
     screenshot(page, "confirmation-desktop")
 
@@ -229,12 +255,7 @@ def test_a_taken_time_offers_the_nearest_free_ones_and_a_late_cancellation_is_an
     expect(first).to_contain_text("London time")
 
     # Someone else books that time between the page showing it and the client choosing it.
-    taken = requests.post(clinic.url("/api/v1/bookings"), timeout=10, json={
-        "therapist_id": "mira-stone", "session_type": "dit-session", "modality": "in_person",
-        "start": wanted, "client": {"name": "Other Client", "email": "other@example.com"}})
-    assert taken.status_code == 201, taken.text
-    pages.console.expect_http_error(409, "/api/v1/holds")
-    first.click()
+    choose_a_taken_time(clinic, pages, first)
     expect(page.get_by_role("alert").first).to_contain_text("that time has just been taken")
     alternatives = page.locator("#alternatives .slot")
     expect(alternatives.first).to_be_visible()
@@ -268,12 +289,7 @@ def test_a_course_whose_dates_were_taken_names_them_and_offers_other_weekly_time
     admin_setup(clinic, weekly=[
         {"weekday": "wednesday", "start": "09:00", "end": "12:00", "modalities": ALL}])
     page = pages.open()
-    page.goto(clinic.url("/"))
-    page.get_by_label("A 16-week course, one session a week").check()
-    page.get_by_label("Phone call").check()
-    page.get_by_role("button", name="Choose Mira Stone").click()
-    page.locator("#course-options input[type=radio]").first.check()
-    expect(page.locator("#course-dates table tbody tr")).to_have_count(16)
+    open_course_dates(clinic, page, "Phone call")
     page.get_by_role("button", name="Continue with these 16 dates").click()
     page.get_by_label("Your name").fill("Alan Turing")
     page.get_by_label("Email").fill("alan@example.com")
