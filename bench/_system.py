@@ -69,7 +69,7 @@ def percentile(values: list[float], share: float) -> float:
 class System:
     """The whole clinic on PostgreSQL, as ``make run`` starts it; a context manager."""
 
-    def __init__(self, admin_token: str = "bench-admin-token") -> None:
+    def __init__(self, admin_token: str = "bench-admin-token-9a4c7e2f1d6b3085") -> None:
         self.admin_token = admin_token
         self.admin = {"Authorization": f"Bearer {admin_token}"}
         self.vhost = f"clinic_bench_{uuid.uuid4().hex[:8]}"
@@ -97,6 +97,7 @@ class System:
         env = {**os.environ, "AMQP_URI": self.amqp_uri, "CLINIC_DATA_DIR": self.folder,
                "GATEWAY_PORT": str(self.port), "CLINIC_DEMO": "0",
                "CLINIC_ADMIN_TOKEN": self.admin_token, "RATE_LIMIT_PER_MINUTE": "1000000",
+               "SEARCH_RATE_LIMIT_PER_MINUTE": "1000000",
                "PYTHONUNBUFFERED": "1",
                **{f"{s.upper()}_DATABASE_URL": url for s, url in self.databases.items()}}
         self.log = open(os.path.join(self.folder, "clinic.log"), "ab")  # noqa: SIM115

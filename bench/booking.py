@@ -26,7 +26,7 @@ import requests
 import sqlalchemy as sa
 from _system import System, percentile  # also puts the project on sys.path
 
-ADMIN_TOKEN = "bench-admin-token"
+ADMIN_TOKEN = "bench-admin-token-9a4c7e2f1d6b3085"
 PHASES = ((1, 100), (8, 400), (32, 960))  # (clients, bookings)
 FLOOR_SAMPLES = 200
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")

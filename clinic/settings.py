@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SERVICES = ("availability", "booking", "notifications")
+SERVICES = ("availability", "booking", "notifications", "progress")
 
 
 def _text(config: Mapping[str, Any], key: str, default: str = "") -> str:

@@ -4,6 +4,9 @@ The routes live in ``gateway/api/``, one class per section of API.md; this class
 and declares what they share.
 """
 
+import os
+
+from clinic.errors import StartupRefused
 from clinic.rpc import ServiceRpc
 from clinic.shutdown import ShutdownDeadline
 from gateway.api.booking import BookingApi
@@ -12,13 +15,21 @@ from gateway.api.catalogue import CatalogueApi
 from gateway.api.clinic import ClinicApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
+from gateway.api.outside_calendars import OutsideCalendarsApi
 from gateway.api.pages import PagesApi
+from gateway.api.progress import ProgressApi
 from gateway.clinic_info import Clinic
 from gateway.dependencies import Config
+from gateway.security import admin_token_problem
+
+# Checked when `nameko run` imports this module, before any thread starts, so the refusal is
+# one line (clinic.cli prints it); the web server checks its own config again when it starts.
+if _refusal := admin_token_problem(os.environ.get("CLINIC_ADMIN_TOKEN", "").strip()):
+    raise StartupRefused(_refusal)
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi, ClinicApi):
+                     PagesApi, OutsideCalendarsApi, ProgressApi, ClinicApi):
     name = "gateway"
 
     config = Config()
@@ -27,3 +38,4 @@ class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, Noti
     availability = ServiceRpc("availability")
     booking = ServiceRpc("booking")
     notifications = ServiceRpc("notifications")
+    progress = ServiceRpc("progress")

@@ -10,15 +10,15 @@ from pydantic import ConfigDict, Field
 from clinic.errors import InvalidRequest
 from gateway.auth import identify
 from gateway.entrypoints import api
-from gateway.schemas import Body, Day, Instant, Query
+from gateway.schemas import Body, Day, EmailAddress, Instant, PersonName, Query
 
 Modality = Literal["in_person", "video", "phone"]
 MAX_IDEMPOTENCY_KEY = 255
 
 
 class ClientIn(Body):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: PersonName  # one line: it becomes an email header and a calendar SUMMARY
+    email: EmailAddress  # exactly one address
     phone: str | None = Field(default=None, max_length=64)
     timezone: str | None = Field(default=None, max_length=64, examples=["Europe/London"])
 
@@ -120,6 +120,7 @@ class CourseSession(Body):
     room: str | None = None
     video_url: str | None = None
     sequence: int = Field(description="Grows with each change; the SEQUENCE of its VEVENT.")
+    phase: Literal["assessment", "middle", "ending"] | None = None
 
 
 class Course(Body):

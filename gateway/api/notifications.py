@@ -18,7 +18,8 @@ class NotificationQuery(Query):
 
 class Notification(BaseModel):
     id: str
-    kind: Literal["confirmation", "cancellation", "reschedule", "reminder", "course_ending"]
+    kind: Literal["confirmation", "cancellation", "reschedule", "reminder", "course_ending",
+                  "checkin_invite", "risk_alert", "letter_shared", "outside_conflict"]
     channel: Literal["email", "sms"]
     recipient: str
     status: Literal["pending", "sent", "failed"]

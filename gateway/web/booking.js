@@ -389,6 +389,16 @@ $('#change-time').addEventListener('click', () => {
   focusHeading($('#step-time'));
 });
 
+// One Idempotency-Key per form content: a retry after a 503 or a dropped connection sends the
+// same key, so the clinic replays what it did (201) instead of refusing the client's own
+// booking (409); changing anything in the form makes it a new request with a new key.
+const sentKeys = new Map();
+function keyFor(path, body) {
+  const content = `${path} ${JSON.stringify(body)}`;
+  if (!sentKeys.has(content)) sentKeys.set(content, newKey());
+  return sentKeys.get(content);
+}
+
 $('#details-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
@@ -414,13 +424,15 @@ $('#details-form').addEventListener('submit', async (event) => {
       if (state.kind === 'single') {
         const body = { ...common, start: state.slot.start };
         if (state.hold) body.hold_id = state.hold.id;
-        const booking = await post('/api/v1/bookings', body, { headers: { 'Idempotency-Key': newKey() } });
+        const booking = await post('/api/v1/bookings', body,
+          { headers: { 'Idempotency-Key': keyFor('/api/v1/bookings', body) } });
         confirmSingle(booking);
       } else {
         const body = { ...common, first_start: state.option.sessions[0],
           sessions: state.option.sessions.length };
         if (state.skipWeeks.length) body.skip_weeks = state.skipWeeks;
-        const course = await post('/api/v1/courses', body, { headers: { 'Idempotency-Key': newKey() } });
+        const course = await post('/api/v1/courses', body,
+          { headers: { 'Idempotency-Key': keyFor('/api/v1/courses', body) } });
         confirmCourse(course);
       }
     } catch (error) {

@@ -24,16 +24,23 @@ export function replace(node, ...children) {
   for (const child of children.flat()) if (child) node.append(child);
 }
 
-// A message for screen readers and eyes alike; kind: info | error | success. Errors go to the
-// page's role="alert" region (#alert, announced at once), the rest to its role="status" one.
+// A message for screen readers and eyes alike; kind: info | error | success. A page's errors
+// for its #status go to its role="alert" region (#alert, announced at once) when it has one.
+// Regions marked `live` stay in the page while empty (a region that appears together with its
+// text is not always read out); others are hidden while they have nothing to say.
 export function say(region, message, kind = 'info') {
-  const alert = document.getElementById('alert');
+  const alert = region.id === 'status' ? document.getElementById('alert') : null;
   const target = kind === 'error' && alert ? alert : region;
   for (const node of [region, alert]) {
-    if (node && node !== target) node.textContent = '';
+    if (node && node !== target) put(node, '');
   }
-  target.textContent = message;
+  put(target, message);
   target.dataset.kind = kind;
+}
+
+function put(node, message) {
+  node.textContent = message;
+  if (!node.classList.contains('live')) node.hidden = !message;
 }
 
 // After a submit that failed: the error takes the focus, so it is read out and seen.

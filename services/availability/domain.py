@@ -47,9 +47,21 @@ def day(value: Any, field: str) -> date:
     if not isinstance(value, str) or not ISO_DATE.match(value):
         raise invalid(field, "Give a date as YYYY-MM-DD.")
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise invalid(field, f"{value!r} is not a calendar date.") from None
+    return not_too_far(parsed, field)
+
+
+# Nothing is booked a thousand years ahead (or before 1900), and date arithmetic near
+# 0001-01-01 or 9999-12-31 overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+
+def not_too_far(value: date, field: str) -> date:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise invalid(field, f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
+    return value
 
 
 def instant(value: Any, field: str) -> datetime:
@@ -65,7 +77,7 @@ def instant(value: Any, field: str) -> datetime:
         raise invalid(field, "Give an instant such as 2026-12-01T10:00:00Z.")
     if parsed.tzinfo is None or parsed.utcoffset() is None:
         raise invalid(field, "The time needs an offset (Z or +01:00); naive times are ambiguous.")
-    return parsed.astimezone(UTC)
+    return not_too_far(parsed, field).astimezone(UTC)
 
 
 def modality(value: Any, field: str = "modality") -> str:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clinic.access import Caller
 from clinic.errors import InvalidRequest
 from clinic.ical import client_initials
+from clinic.phases import phase_of
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 HOLD_STATUSES = ("held", "expired", "released", "converted")
@@ -202,7 +203,8 @@ def course_answer(course: Mapping[str, Any], sessions: list[Mapping[str, Any]], 
     view["sessions"] = [
         {"number": s["session_number"], "booking_id": s["id"], "start": s["start"],
          "end": s["end"], "status": s["status"], "room": s["room"], "video_url": s["video_url"],
-         "sequence": s["sequence"]}
+         "sequence": s["sequence"],
+         "phase": phase_of(s["session_number"], course["session_count"])}
         for s in view["sessions"]
     ]
     view.update(completed=completed, remaining=remaining, session_count=course["session_count"],

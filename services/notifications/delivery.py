@@ -17,7 +17,7 @@ from typing import Any
 import eventlet
 
 from clinic.db import UnitOfWork
-from services.notifications import composer, ledger, mailer
+from services.notifications import composer, ledger, mailer, progress_letters
 from services.notifications.invitations import invitation
 from services.notifications.settings import NotificationSettings
 
@@ -127,6 +127,10 @@ def send_one(item: ledger.Claimed, settings: NotificationSettings, post: mailer.
         address, name = item.recipient or client.get("email", ""), client.get("name", "")
         therapist_name = contact.get("name")
 
+    if item.kind in progress_letters.KINDS:  # about the course's journey: no invitation
+        return progress_letters.send(item, settings, head, post, address, name, therapist_name,
+                                     lambda: _optional(lambda: directory.manage_token(
+                                         "course", item.course_id), needed=not last_try), now)
     link = None
     if item.recipient_role == "client" and item.kind in MANAGED_KINDS:
         scope, ident = (("course", item.course_id) if item.course_id

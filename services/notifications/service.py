@@ -18,7 +18,7 @@ from clinic.db import Database
 from clinic.errors import NotFound, rpc
 from clinic.events import event_handler, first_delivery
 from clinic.shutdown import ShutdownDeadline
-from services.notifications import delivery, ledger
+from services.notifications import checkin_store, delivery, ledger
 from services.notifications.mailer import Post
 from services.notifications.models import processed_events
 from services.notifications.settings import Config
@@ -81,19 +81,33 @@ class NotificationsService:
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @event_handler("availability", "outside_conflict_found")
+    def on_outside_conflict(self, payload: dict[str, Any]) -> None:
+        """The therapist's outside calendar now overlaps a booking: tell them, once."""
+        self._record_and_send(payload)
+
+    @event_handler("progress", "checkin_submitted")
+    def on_checkin_submitted(self, payload: dict[str, Any]) -> None:
+        self._record_and_send(payload, checkin_store.apply_progress_event)
+
+    @event_handler("progress", "letter_shared")
+    def on_letter_shared(self, payload: dict[str, Any]) -> None:
+        self._record_and_send(payload, checkin_store.apply_progress_event)
+
     @PollTimer.decorator(interval=30)
     def send_due(self) -> None:
         """Add reminders and ending notices that came due, then send whatever is due."""
         with self.db.transaction() as session:
             ledger.plan_due(session, self.clock(), self.settings.reminder_hours,
                             self.settings.course_ending_notice_sessions)
+            checkin_store.plan_invitations(session, self.clock(), self.settings.checkin_hours)
         self._deliver()
 
-    def _record_and_send(self, payload: dict[str, Any]) -> None:
+    def _record_and_send(self, payload: dict[str, Any], apply=ledger.apply_event) -> None:
         with self.db.transaction() as session:
             if not first_delivery(session, processed_events, payload["id"]):
                 return
-            added = ledger.apply_event(session, payload, self.clock())
+            added = apply(session, payload, self.clock())
         if added:
             self._deliver()  # after the commit: the rows are safe before anything is sent
 

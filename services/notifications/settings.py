@@ -43,6 +43,7 @@ class NotificationSettings:
     clinic_name: str
     clinic_address: str
     arrival_notes: str
+    checkin_hours: float = 48.0  # check-in invitations go this long before a course session
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> NotificationSettings:
@@ -70,6 +71,7 @@ class NotificationSettings:
             arrival_notes=_get(config, "CLINIC_ARRIVAL_NOTES",
                                "Please arrive five minutes early and ring the bell; "
                                "the waiting room is on the ground floor."),
+            checkin_hours=float(_get(config, "CHECKIN_HOURS", "48")),
         )
 
     def __post_init__(self) -> None:

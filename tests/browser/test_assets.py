@@ -31,7 +31,7 @@ def test_pages_carry_the_settings_their_scripts_need():
 
 
 @pytest.mark.parametrize("name", ["index.html", "manage.html", "therapist.html",
-                                  "accessibility.html"])
+                                  "accessibility.html", "progress.html"])
 def test_pages_name_the_clinic_from_its_settings(name):
     config = {"CLINIC_NAME": "Harbour <Clinic>", "CLINIC_CITY": "Leeds",
               "CLINIC_EMAIL": "access@harbour.example", "COURSE_SESSIONS": "12"}

@@ -17,7 +17,7 @@ def test_health_ready_and_errors_are_json(clinic):
     ready = requests.get(clinic.url("/ready"))
     assert ready.status_code == 200
     assert ready.json()["services"] == {"availability": True, "booking": True,
-                                        "notifications": True}
+                                        "notifications": True, "progress": True}
 
     missing = requests.get(clinic.url("/no/such/route"))
     assert missing.status_code == 404
