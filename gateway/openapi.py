@@ -128,7 +128,6 @@ def docs_page(doc: dict[str, Any]) -> str:
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(doc['info']['title'])}</title>"
-        "<link rel=icon href=/assets/favicon.svg type=image/svg+xml>"
         f"<style>{DOCS_STYLE}</style>"
         "<main>"
         f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}"

@@ -105,6 +105,13 @@ def test_every_page_in_every_state_passes_axe_and_reflows(
     page.goto(clinic.url(course_url))
     expect(page.locator("#overview")).to_contain_text("16 still to come")
     check(page, axe, "manage a course", shot)
+    # --- progress: a course just booked, and a link without its key ---
+    page.goto(clinic.url(course_url.replace("/manage?", "/progress?")))
+    expect(page.locator("#where-facts")).to_contain_text("of 16")
+    check(page, axe, "progress of a new course", shot)
+    page.goto(clinic.url("/progress"))
+    expect(page.locator("#status")).to_contain_text("needs the link from your email")
+    check(page, axe, "progress, a broken link", shot)
     page.goto(clinic.url("/manage?token=nothing"))
     expect(page.get_by_role("alert")).to_contain_text("This link is incomplete")
     check(page, axe, "manage, a broken link", shot)
@@ -135,11 +142,11 @@ def test_every_page_in_every_state_passes_axe_and_reflows(
     expect(page.get_by_role("link", name="access@harbour.example")).to_be_visible()
     check(page, axe, "accessibility statement", shot)
 
-    assert len(axe.checked) == 18
+    assert len(axe.checked) == 20
 
 
 @pytest.mark.parametrize("path", ["/", "/manage?token=x&booking=y", "/therapist", "/docs",
-                                  "/accessibility"])
+                                  "/accessibility", "/progress"])
 def test_every_page_links_the_statement_from_its_footer(clinic_factory, pages, path):
     clinic = clinic_factory("sqlite")
     page = pages.open()
