@@ -130,3 +130,55 @@ class System:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
         rabbit("DELETE", f"vhosts/{self.vhost}")
+
+
+class Goals:
+    """Each goal printed beside its figure; ``exit_code`` is 1 when any is missed."""
+
+    def __init__(self) -> None:
+        self.missed: list[str] = []
+
+    def check(self, name: str, figure: float, goal: str, met: bool, unit: str = "") -> None:
+        verdict = "met" if met else "MISSED"
+        print(f"  {name:<58s} {figure:9.2f}{unit}  goal {goal:<10s} {verdict}")
+        if not met:
+            self.missed.append(name)
+
+    def exit_code(self) -> int:
+        if self.missed:
+            print(f"goals missed: {len(self.missed)} ({'; '.join(self.missed)})")
+            return 1
+        print("every goal met")
+        return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and all its descendants (clock ticks from /proc)."""
+    total = 0
+    for process in descendants(pid):
+        try:
+            with open(f"/proc/{process}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")

@@ -8,12 +8,13 @@ from pydantic import BaseModel, Field
 
 from gateway.auth import identify
 from gateway.entrypoints import api
-from gateway.schemas import Instant, Query
+from gateway.schemas import Instant, Query, Text
 
 
 class NotificationQuery(Query):
-    booking_id: str | None = Field(default=None, max_length=64)
-    course_id: str | None = Field(default=None, max_length=64)
+    # Text: no NUL, which PostgreSQL refuses (a 500 found by fuzzing on PostgreSQL)
+    booking_id: Text | None = Field(default=None, max_length=64)
+    course_id: Text | None = Field(default=None, max_length=64)
 
 
 class Notification(BaseModel):

@@ -99,3 +99,20 @@ def load_if_empty(database_url: str, clinic_timezone: str = "Europe/London") -> 
         return False
     finally:
         engine.dispose()
+
+
+def main() -> int:
+    """``python -m services.availability.demo``: what ``start.sh`` runs after migrating, so
+    ``CLINIC_DEMO`` means the same under docker compose as under ``make run``."""
+    from clinic.settings import Settings
+
+    settings = Settings.from_env()
+    if settings.demo and load_if_empty(settings.database_url("availability"),
+                                       settings.clinic_timezone):
+        print("demo clinic loaded: three therapists, two rooms (CLINIC_DEMO=0 starts empty)",
+              flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

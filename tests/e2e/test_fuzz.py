@@ -20,8 +20,8 @@ import requests
 pytestmark = pytest.mark.e2e
 
 
-def test_the_api_matches_its_openapi_document_under_fuzzing(clinic_factory, tmp_path):
-    clinic = clinic_factory("sqlite", CLINIC_DEMO="1")
+def test_the_api_matches_its_openapi_document_under_fuzzing(clinic_factory, tmp_path, backend):
+    clinic = clinic_factory(backend, CLINIC_DEMO="1")
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [str(schemathesis), "run", clinic.url("/openapi.json"), "--checks", "all",

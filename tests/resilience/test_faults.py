@@ -131,7 +131,7 @@ def run_under_load(clinic: Clinic, fault: Callable[[], None], name: str,
     # The checks below say nothing about a load that did nothing.
     assert len(load.outcomes) > 200 and len(load.bookings) > 100 and load.courses, report(
         load.outcomes, load.elapsed)
-    problems = invariants.answers(load.outcomes, window)
+    problems = invariants.answers(load.outcomes, window, deadline=RPC_TIMEOUT)
     problems += invariants.what_clients_were_told(clinic.databases["booking"], load)
     problems += invariants.no_double_booking(clinic.databases["booking"])
     converged = converge(clinic, load)
