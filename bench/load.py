@@ -22,10 +22,11 @@ compare ``bookings``/``courses`` (what clients were told) with the databases:
     load = Load(base, admin_token, clients=8, rate=20, duration=60)
     load.prepare(); load.start(); ...; load.wait(); load.settle()
 
-Rooms are one clinic-wide pool (API.md: an in-person session takes any free room), so each
-client's therapist offers in-person sessions only in weekly hours no other client's therapist
-offers them: two clients' in-person bookings never overlap and never race for a room. That holds
-within one ``Load``; two Loads on one clinic should not both book in person (``in_person=0``).
+Rooms are one clinic-wide pool (docs/http-contract.md: an in-person session takes any free
+room), so each client's therapist offers in-person sessions only in weekly hours no other
+client's therapist offers them: two clients' in-person bookings never overlap and never race for
+a room. That holds within one ``Load``; two Loads on one clinic should not both book in person
+(``in_person=0``).
 
 It prints the goals of issue 18 beside its figures (80 req/s sustained at 16 clients, fewer
 than 1% of requests late, p95 under 250 ms; no 409, 5xx or unsettled POST) and exits 1 on a miss.
@@ -127,8 +128,9 @@ class Post:
 def unanswered(status: int | None) -> bool:
     """No answer, or a server error: the change may or may not have happened.
 
-    API.md names only 503 for a backend that did not answer; any other 5xx is treated the same
-    way, as it gives no more certainty (and under normal operation there must be none)."""
+    docs/http-contract.md names only 503 for a backend that did not answer; any other 5xx is
+    treated the same way, as it gives no more certainty (and under normal operation there must
+    be none)."""
     return status is None or status >= 500
 
 

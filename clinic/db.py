@@ -13,10 +13,11 @@ A database that is down or restarting is ``ServiceUnavailable`` (503) to the cal
 from __future__ import annotations
 
 import copy
+import functools
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import eventlet
@@ -184,3 +185,22 @@ class Database(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> UnitOfWork:
         return self.unit_of_work.bounded_by(deadline_of(worker_ctx))
+
+
+def writes(use_case: Callable) -> Callable:
+    """A use case that runs in one write transaction of the ``UnitOfWork`` it is handed first
+    (in place of the session it is written against); the use case owns its transaction."""
+    @functools.wraps(use_case)
+    def in_transaction(uow: UnitOfWork, *args, **kwargs):
+        with uow.transaction() as session:
+            return use_case(session, *args, **kwargs)
+    return in_transaction
+
+
+def reads(use_case: Callable) -> Callable:
+    """A use case that only reads, in one read transaction of the ``UnitOfWork`` handed first."""
+    @functools.wraps(use_case)
+    def in_transaction(uow: UnitOfWork, *args, **kwargs):
+        with uow.reading() as session:
+            return use_case(session, *args, **kwargs)
+    return in_transaction

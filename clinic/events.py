@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clinic.errors import ServiceUnavailable
+from clinic.sql import upsert
 
 RETRY_PAUSE_SECONDS = 1.0
 
@@ -101,12 +102,8 @@ def first_delivery(session: Session, table: Table, event_id: str) -> bool:
     Called inside the same transaction as the handler's own writes, so a crash between the
     two cannot mark an event handled that was not (or handle it twice).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     statement = (
-        insert(table)
+        upsert(session, table)
         .values(event_id=event_id, handled_at=datetime.now(UTC))
         .on_conflict_do_nothing(index_elements=["event_id"])
     )

@@ -7,10 +7,12 @@ others (database files under the data folder, the public URL) are derived here, 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+from nameko.extensions import DependencyProvider
 
 SERVICES = ("availability", "booking", "notifications", "progress")
 
@@ -40,6 +42,7 @@ class Settings:
     cors_origins: tuple[str, ...]
     rate_limit_per_minute: int
     demo: bool
+    video_base_url: str = ""  # a video session's link is this plus the booking id
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -65,6 +68,7 @@ class Settings:
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             rate_limit_per_minute=int(_text(config, "RATE_LIMIT_PER_MINUTE", "120")),
             demo=_text(config, "CLINIC_DEMO", "1") not in ("0", "false", "no"),
+            video_base_url=_text(config, "CLINIC_VIDEO_BASE_URL"),
         )
 
     @classmethod
@@ -78,3 +82,20 @@ class Settings:
         if explicit:
             return explicit
         return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+
+SettingsT = TypeVar("SettingsT")
+
+
+class SettingsProvider(DependencyProvider, Generic[SettingsT]):
+    """A service's settings, parsed once per container from its config: the shared
+    ``Settings`` unless the service names its own typed parser (``NotificationSettings``)."""
+
+    def __init__(self, parse: Callable[[Mapping[str, Any]], SettingsT] = Settings.from_config):
+        self.parse = parse
+
+    def setup(self) -> None:
+        self.settings = self.parse(self.container.config)
+
+    def get_dependency(self, worker_ctx) -> SettingsT:
+        return self.settings

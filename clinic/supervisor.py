@@ -16,6 +16,7 @@ import time
 
 import clinic  # noqa: F401 (quiets eventlet's notice)
 from clinic import migrate
+from clinic.access import admin_token_problem
 from clinic.settings import Settings
 
 PROCESSES = {
@@ -26,6 +27,11 @@ PROCESSES = {
                       "services.notifications.service:NotificationsService"),
     "progress": ("services/progress/config.yml", "services.progress.service:ProgressService"),
     "gateway": ("gateway/config.yml", "gateway.service:GatewayService"),
+}
+# Run once with ``python -m`` after the migrations, before the services start: each service's
+# own set-up commands (shared code never imports a service).
+SETUP = {
+    "availability": "services.availability.demo",  # the demo clinic, when CLINIC_DEMO is on
 }
 
 
@@ -43,8 +49,6 @@ def broker_reachable(amqp_uri: str) -> str | None:
 
 def main() -> int:
     settings = Settings.from_env()
-    from gateway.security import admin_token_problem
-
     refusal = admin_token_problem(settings.admin_token)
     if refusal:
         print(f"refusing to start: {refusal}", file=sys.stderr)
@@ -58,16 +62,13 @@ def main() -> int:
         return 1
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.main([])
-    if settings.demo:
-        from services.availability.demo import load_if_empty
-
-        if load_if_empty(settings.database_url("availability"), settings.clinic_timezone):
-            print("demo clinic loaded: three therapists, two rooms (CLINIC_DEMO=0 starts empty)",
-                  flush=True)
-
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get(
         "PYTHONPATH")]))}
+    for name, module in SETUP.items():
+        if subprocess.run([sys.executable, "-m", module], cwd=root, env=env).returncode:
+            print(f"{name} set-up ({module}) failed", file=sys.stderr)
+            return 1
     children = {
         name: subprocess.Popen([sys.executable, "-m", "clinic.cli", "run", "--config", config,
                                 service], cwd=root, env=env, start_new_session=True)

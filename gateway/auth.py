@@ -1,6 +1,10 @@
-"""Turning a request's credentials into a ``Caller``."""
+"""Turning a request's credentials into a ``Caller``, and checking it against a route's
+declared ``access``."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from werkzeug.wrappers import Request
 
@@ -20,8 +24,8 @@ def presented_token(request: Request) -> str | None:
     query_token = request.args.get("token") if request.method == "GET" else None
     if not query_token:
         return None
-    # Manage links carry a manage token in the query, on the few routes API.md names; any other
-    # secret there would end up in browser histories and proxies' logs.
+    # Manage links carry a manage token in the query, on the few routes docs/http-contract.md
+    # names; any other secret there would end up in browser histories and proxies' logs.
     if not query_token_allowed(request.method, request.path, query_token):
         raise Unauthorized("Send this token as 'Authorization: Bearer <token>'; only a manage "
                            "token may stand in ?token=, and only for a booking or a course.")
@@ -42,3 +46,15 @@ def identify(request: Request, settings: Settings, availability) -> Caller:
     elif token.startswith(MANAGE_PREFIX):
         return Caller(kind="manage", token=token)
     raise Unauthorized("The token is not valid.")
+
+
+def authorise(access: str, caller: Caller, path_values: Mapping[str, Any]) -> None:
+    """What a route's ``access`` declares (public | admin | therapist | owner): the admin only;
+    that therapist (or the admin) when the path names one; otherwise any valid token, the
+    service deciding whose booking or course it is."""
+    if access == "admin":
+        caller.require_admin()
+    elif access == "therapist" and "therapist_id" in path_values:
+        caller.require_therapist(path_values["therapist_id"])
+    elif access != "public" and caller.kind == "public":
+        raise Unauthorized("This needs a token: the manage token, a therapist's or the admin's.")

@@ -1,10 +1,10 @@
-"""Dependencies the gateway injects besides RPC (``clinic.rpc``): its feed cache, its settings."""
+"""Dependencies the gateway injects besides RPC (``clinic.rpc``) and its settings
+(``clinic.settings.SettingsProvider``): its feed cache."""
 
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
 
-from clinic.settings import Settings
 from gateway.feeds import FeedCache
 
 
@@ -32,13 +32,3 @@ class Feeds(DependencyProvider):
 
     def get_dependency(self, worker_ctx) -> FeedCache:
         return self.cache
-
-
-class Config(DependencyProvider):
-    """The gateway's settings, parsed once."""
-
-    def setup(self) -> None:
-        self.settings = Settings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx) -> Settings:
-        return self.settings

@@ -2,11 +2,13 @@
 
 Every route is declared with ``@api``: its method, path, the pydantic models of its query, body
 and reply, and who may call it. The same declaration validates requests and writes the OpenAPI
-document, so the two cannot drift. Every failure leaves as API.md's error body.
+document, so the two cannot drift. Every failure leaves as the contract's error body
+(docs/http-contract.md, "Errors").
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
@@ -37,6 +39,7 @@ from clinic.errors import (
 )
 from clinic.settings import Settings
 from gateway import security
+from gateway.auth import authorise, identify
 from gateway.limits import RateLimiter, cors_headers, make_limiter
 
 log = logging.getLogger(__name__)
@@ -380,7 +383,23 @@ def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel:
 
 
 def api(method: str, path: str, *, summary: str, tag: str, **options: Any) -> Callable:
-    """Declare an HTTP route of the public API (see ``Route`` for the options)."""
+    """Declare an HTTP route of the public API (see ``Route`` for the options).
+
+    ``access`` both documents and enforces who may call: a route that is not public identifies
+    its caller, checks the declaration (``gateway.auth.authorise``) and hands the handler the
+    ``caller``; the services then check it against their rows (whose booking it is).
+    """
     route = Route(method=method, path=path, summary=summary, tag=tag, **options)
     ROUTES.append(route)
-    return ApiEntrypoint.decorator(route, expected_exceptions=(ClinicError, ValidationError))
+    register = ApiEntrypoint.decorator(route, expected_exceptions=(ClinicError, ValidationError))
+    if route.access == "public":
+        return register
+
+    def guarded(handler: Callable) -> Callable:
+        @functools.wraps(handler)
+        def with_caller(service, request, **values: Any):
+            caller = identify(request, service.config, service.availability)
+            authorise(route.access, caller, values)
+            return handler(service, request, caller=caller, **values)
+        return register(with_caller)
+    return guarded

@@ -17,7 +17,7 @@ from pydantic import (
     Field,
 )
 
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+from clinic.wire import FIRST_YEAR, ISO_DATE, LAST_YEAR  # the services' own (clinic/wire.py)
 
 
 def _not_bool(value: Any) -> Any:
@@ -38,17 +38,14 @@ def _text_day(value: Any) -> Any:
     # A date is YYYY-MM-DD; pydantic's lax mode would read "0" as 1970-01-01.
     if isinstance(value, date):
         return value
-    if not isinstance(value, str) or not _DAY.match(value):
+    if not isinstance(value, str) or not ISO_DATE.match(value):
         raise ValueError("a date as YYYY-MM-DD is required")
     return value
 
 
 # No clinic books a thousand years ahead, and no day lies after 9999-12-31 (or before
-# 0001-01-01): every date and instant the API takes lies between FIRST_YEAR and LAST_YEAR, so
-# no range arithmetic behind it overflows.
-FIRST_YEAR, LAST_YEAR = 1900, 2999
-
-
+# 0001-01-01): every date and instant the API takes lies between FIRST_YEAR and LAST_YEAR (the
+# services' own bounds, clinic/wire.py), so no range arithmetic behind it overflows.
 def _not_too_far(value: date) -> date:
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValueError(f"give a date between the years {FIRST_YEAR} and {LAST_YEAR}")
@@ -78,7 +75,8 @@ EMAIL_PATTERN = rf"^{_ADDRESS_CHAR}+@{_LABEL}(\.{_LABEL})+$"
 
 # What the services accept, said in the schema itself: text with something visible and no NUL
 # (PostgreSQL refuses it), whole numbers that are not booleans, instants with an offset as text
-# (a naive timestamp is a 400, as API.md says), dates as YYYY-MM-DD, IANA zones.
+# (a naive timestamp is a 400: docs/http-contract.md, "Conventions"), dates as YYYY-MM-DD, IANA
+# zones.
 Text = Annotated[str, Field(pattern=r"^[^\x00]*[^\x00\s][^\x00]*$")]
 Whole = Annotated[int, BeforeValidator(_not_bool)]
 Instant = Annotated[AwareDatetime, BeforeValidator(_text_instant), AfterValidator(_not_too_far)]

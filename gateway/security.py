@@ -14,35 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from clinic.access import MANAGE_PREFIX
-
-# --- the admin token ---------------------------------------------------------------------------
-
-MIN_ADMIN_TOKEN = 32
-# Values that appear in examples, tutorials and our own old compose file: never a secret.
-PLACEHOLDERS = frozenset({
-    "change-me", "changeme", "change_me", "changeit", "secret", "password", "admin", "token",
-    "admin-token", "test", "default", "example", "xxx", "todo", "replace-me", "set-me",
-})
-_PLACEHOLDER_WORDS = re.compile(r"change[-_ ]?me|replace[-_ ]?me|example|placeholder|your[-_ ]",
-                                re.IGNORECASE)
-
-
-def admin_token_problem(token: str) -> str | None:
-    """Why ``token`` must not be the admin's, or None when it may. No token means no admin."""
-    if not token:
-        return None
-    if token.lower() in PLACEHOLDERS or _PLACEHOLDER_WORDS.search(token):
-        return "CLINIC_ADMIN_TOKEN is a well-known placeholder; set a random secret " \
-               "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
-    if len(token) < MIN_ADMIN_TOKEN:
-        return (f"CLINIC_ADMIN_TOKEN has {len(token)} characters; it needs at least "
-                f"{MIN_ADMIN_TOKEN} (e.g. `python -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))'`).")
-    if len(set(token)) < 8:
-        return "CLINIC_ADMIN_TOKEN repeats a few characters; set a random secret."
-    return None
-
+from clinic.access import MANAGE_PREFIX, admin_token_problem  # noqa: F401 (the gateway's too)
 
 # --- settings ----------------------------------------------------------------------------------
 
@@ -106,8 +78,8 @@ def expensive(path: str) -> bool:
 
 # --- secrets in URLs ---------------------------------------------------------------------------
 
-# API.md: a manage token is accepted as ``?token=`` on GET of a booking, a course, their .ics and
-# a course's progress — only there, and only a manage token.
+# docs/http-contract.md: a manage token is accepted as ``?token=`` on GET of a booking, a
+# course, their .ics and a course's progress — only there, and only a manage token.
 _QUERY_TOKEN_PATHS = re.compile(r"^/api/v1/(bookings/[^/]+|courses/[^/]+(/progress)?)$")
 
 

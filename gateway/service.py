@@ -1,6 +1,7 @@
 """The gateway service: every public route, each delegating to a backend service over RPC.
 
-The routes live in ``gateway/api/``, one class per section of API.md; this class gathers them
+The routes live in ``gateway/api/``, one class per section of docs/http-contract.md; this class
+gathers them
 and declares what they share.
 """
 
@@ -8,6 +9,7 @@ import os
 
 from clinic.errors import StartupRefused
 from clinic.rpc import ServiceRpc
+from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
 from gateway.api.booking import BookingApi
 from gateway.api.calendars import CalendarsApi
@@ -19,7 +21,6 @@ from gateway.api.outside_calendars import OutsideCalendarsApi
 from gateway.api.pages import PagesApi
 from gateway.api.progress import ProgressApi
 from gateway.clinic_info import Clinic
-from gateway.dependencies import Config
 from gateway.security import admin_token_problem
 
 # Checked when `nameko run` imports this module, before any thread starts, so the refusal is
@@ -32,7 +33,7 @@ class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, Noti
                      PagesApi, OutsideCalendarsApi, ProgressApi, ClinicApi):
     name = "gateway"
 
-    config = Config()
+    config = SettingsProvider()
     clinic = Clinic()  # the clinic's name, place, contact: /api/v1/clinic and the pages
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     availability = ServiceRpc("availability")

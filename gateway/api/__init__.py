@@ -1,1 +1,1 @@
-"""The gateway's routes, one module per section of API.md."""
+"""The gateway's routes, one module per section of docs/http-contract.md."""

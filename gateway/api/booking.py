@@ -1,4 +1,5 @@
-"""Booking and Courses (API.md): holds, bookings, courses, cancellation, reschedule, attendance."""
+"""Booking and Courses (docs/http-contract.md): holds, bookings, courses, cancellation,
+reschedule, attendance."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
+from clinic.access import Caller
 from clinic.errors import InvalidRequest
-from gateway.auth import identify
 from gateway.entrypoints import api
 from gateway.schemas import Body, Day, EmailAddress, Instant, PersonName, Query
 
@@ -179,17 +180,15 @@ class BookingApi:
 
     @api("POST", "/api/v1/holds/{hold_id}/release", summary="Give a held slot back.",
          tag="booking", reply=Hold, access="owner", errors=(401, 404, 409))
-    def release_hold(self, request, hold_id):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.release_hold(hold_id, caller.to_rpc())
+    def release_hold(self, request, caller: Caller, hold_id):
+        return self.booking.release_hold(caller.to_rpc(), hold_id)
 
     @api("POST", "/api/v1/holds/{hold_id}/extend",
          summary="Hold the slot for another HOLD_MINUTES from now, once (409 when the hold has "
          "expired, was already extended, or is no longer held).", tag="booking", reply=Hold,
          access="owner", errors=(401, 404, 409))
-    def extend_hold(self, request, hold_id):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.extend_hold(hold_id, caller.to_rpc())
+    def extend_hold(self, request, caller: Caller, hold_id):
+        return self.booking.extend_hold(caller.to_rpc(), hold_id)
 
     @api("POST", "/api/v1/bookings", summary="Book a session (optional Idempotency-Key).",
          tag="booking", body=BookingRequest, reply=Booking, status=201,
@@ -199,43 +198,38 @@ class BookingApi:
 
     @api("GET", "/api/v1/bookings/{booking_id}", summary="A booking.", tag="booking",
          reply=Booking, access="owner", errors=(401, 404))
-    def get_booking(self, request, booking_id):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.get_booking(booking_id, caller.to_rpc())
+    def get_booking(self, request, caller: Caller, booking_id):
+        return self.booking.get_booking(caller.to_rpc(), booking_id)
 
     @api("POST", "/api/v1/bookings/{booking_id}/cancel",
          summary="Cancel a booking (optional Idempotency-Key).", tag="booking",
          body=CancelRequest, reply=Booking, access="owner", errors=(400, 401, 404, 409))
-    def cancel_booking(self, request, booking_id, body: CancelRequest):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.cancel_booking(booking_id, caller.to_rpc(), body.reason,
+    def cancel_booking(self, request, caller: Caller, booking_id, body: CancelRequest):
+        return self.booking.cancel_booking(caller.to_rpc(), booking_id, body.reason,
                                            idempotency_key(request))
 
     @api("POST", "/api/v1/bookings/{booking_id}/reschedule",
          summary="Move a booking; on 409 it stays as it was (optional Idempotency-Key).",
          tag="booking", body=RescheduleRequest, reply=Booking, access="owner",
          errors=(400, 401, 404, 409))
-    def reschedule_booking(self, request, booking_id, body: RescheduleRequest):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.reschedule_booking(booking_id, caller.to_rpc(),
+    def reschedule_booking(self, request, caller: Caller, booking_id, body: RescheduleRequest):
+        return self.booking.reschedule_booking(caller.to_rpc(), booking_id,
                                                rpc_body(body)["start"], idempotency_key(request))
 
     @api("POST", "/api/v1/bookings/{booking_id}/attendance",
          summary="Mark attendance once the session has started.", tag="booking",
          body=AttendanceRequest, reply=Booking, access="therapist",
          errors=(400, 401, 403, 404, 409))
-    def mark_attendance(self, request, booking_id, body: AttendanceRequest):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.mark_attendance(booking_id, caller.to_rpc(), body.status)
+    def mark_attendance(self, request, caller: Caller, booking_id, body: AttendanceRequest):
+        return self.booking.mark_attendance(caller.to_rpc(), booking_id, body.status)
 
     @api("GET", "/api/v1/therapists/{therapist_id}/bookings",
          summary="A therapist's bookings between two dates.", tag="booking",
          query=BookingsQuery, reply=list[Booking], access="therapist",
          errors=(400, 401, 403, 404))
-    def list_therapist_bookings(self, request, therapist_id, query: BookingsQuery):
-        caller = identify(request, self.config, self.availability)
+    def list_therapist_bookings(self, request, caller: Caller, therapist_id, query: BookingsQuery):
         return self.booking.list_therapist_bookings(
-            therapist_id, caller.to_rpc(), query.from_ and query.from_.isoformat(),
+            caller.to_rpc(), therapist_id, query.from_ and query.from_.isoformat(),
             query.to and query.to.isoformat(), query.tz)
 
     @api("POST", "/api/v1/courses", summary="Book a weekly course: all sessions or none.",
@@ -245,17 +239,15 @@ class BookingApi:
 
     @api("GET", "/api/v1/courses/{course_id}", summary="A course with its sessions.",
          tag="courses", reply=Course, access="owner", errors=(401, 404))
-    def get_course(self, request, course_id):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.get_course(course_id, caller.to_rpc())
+    def get_course(self, request, caller: Caller, course_id):
+        return self.booking.get_course(caller.to_rpc(), course_id)
 
     @api("POST", "/api/v1/courses/{course_id}/cancel",
          summary="Cancel every session of a course not yet started (optional Idempotency-Key).",
          tag="courses", body=CancelRequest, reply=Course, access="owner",
          errors=(400, 401, 404, 409))
-    def cancel_course(self, request, course_id, body: CancelRequest):
-        caller = identify(request, self.config, self.availability)
-        return self.booking.cancel_course(course_id, caller.to_rpc(), body.reason,
+    def cancel_course(self, request, caller: Caller, course_id, body: CancelRequest):
+        return self.booking.cancel_course(caller.to_rpc(), course_id, body.reason,
                                           idempotency_key(request))
 
     @api("GET", "/internal/booking-ping", summary="One no-op RPC to booking (benchmarks).",

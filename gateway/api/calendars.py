@@ -19,10 +19,9 @@ from nameko.timer import timer
 from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
-from clinic.access import token_hash
+from clinic.access import Caller, token_hash
 from clinic.errors import NotFound
 from clinic.rpc import BROKER_ERRORS
-from gateway.auth import identify
 from gateway.dependencies import Feeds
 from gateway.entrypoints import api
 from gateway.feeds import (
@@ -67,16 +66,14 @@ class CalendarsApi:
     @api("GET", "/api/v1/therapists/{therapist_id}/calendar-feed",
          summary="The therapist's secret feed URL, for a calendar app to subscribe to.",
          tag="calendars", access="therapist", errors=(404,), reply=FeedUrl)
-    def calendar_feed(self, request, therapist_id):
-        caller = identify(request, self.config, self.availability)
+    def calendar_feed(self, request, caller: Caller, therapist_id):
         secret = self.availability.calendar_feed(caller.to_rpc(), therapist_id)
         return {"url": self._feed_url(secret)}
 
     @api("POST", "/api/v1/therapists/{therapist_id}/calendar-feed/rotate",
          summary="A new secret feed URL; the old one answers 404 from now on.",
          tag="calendars", access="therapist", errors=(404,), reply=FeedUrl)
-    def rotate_calendar_feed(self, request, therapist_id):
-        caller = identify(request, self.config, self.availability)
+    def rotate_calendar_feed(self, request, caller: Caller, therapist_id):
         secret = self.availability.rotate_calendar_feed(caller.to_rpc(), therapist_id)
         self.feeds.forget_owner(therapist_id)
         self.dispatch("calendar_feed_rotated", {"therapist_id": therapist_id})
@@ -156,17 +153,15 @@ class CalendarsApi:
     @api("GET", "/api/v1/bookings/{booking_id}.ics", summary="A booking as a calendar file.",
          tag="calendars", access="owner", errors=(404,), content_type="text/calendar",
          reply=str)
-    def booking_calendar(self, request, booking_id):
-        caller = identify(request, self.config, self.availability)
-        booking = self.booking.get_booking(booking_id, caller.to_rpc())
+    def booking_calendar(self, request, caller: Caller, booking_id):
+        booking = self.booking.get_booking(caller.to_rpc(), booking_id)
         return self._calendar_file(booking["therapist_id"], [booking], f"session-{booking_id}")
 
     @api("GET", "/api/v1/courses/{course_id}.ics", summary="Every session of a course as a "
          "calendar file.", tag="calendars", access="owner", errors=(404,),
          content_type="text/calendar", reply=str)
-    def course_calendar(self, request, course_id):
-        caller = identify(request, self.config, self.availability)
-        course = self.booking.get_course(course_id, caller.to_rpc())
+    def course_calendar(self, request, caller: Caller, course_id):
+        course = self.booking.get_course(caller.to_rpc(), course_id)
         total = len(course["sessions"])
         sessions = [{**session, "id": session["booking_id"], "session_number": session["number"],
                      "course_sessions": total, "session_type": course["session_type"],

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from werkzeug.wrappers import Response
 
-from gateway.auth import identify
+from clinic.access import Caller
 from gateway.entrypoints import api
 from gateway.schemas import Body, Day, Instant, Query, Text, TimeZone, Whole
 
@@ -21,7 +21,7 @@ Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "satur
 SLUG = r"^[a-z0-9]+(-[a-z0-9]+)*$"
 HH_MM = r"^([01]\d|2[0-3]):[0-5]\d$"
 EMAIL = r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$"
-THERAPIST = "/api/v1/therapists/{id}"
+THERAPIST = "/api/v1/therapists/{therapist_id}"
 
 
 class SessionTypeIn(Body):
@@ -162,9 +162,6 @@ def _no_content() -> Response:
 
 
 class CatalogueApi:
-    def _caller(self, request) -> dict:
-        return identify(request, self.config, self.availability).to_rpc()
-
     # --- session types and rooms ---
 
     @api("GET", "/api/v1/session-types", summary="Session types on offer.", tag="catalogue",
@@ -175,8 +172,8 @@ class CatalogueApi:
     @api("POST", "/api/v1/session-types", summary="Add a session type.", tag="catalogue",
          body=SessionTypeIn, reply=SessionType, status=201, access="admin",
          errors=(401, 403, 409))
-    def create_session_type(self, request, body: SessionTypeIn):
-        return self.availability.create_session_type(self._caller(request), body.model_dump())
+    def create_session_type(self, request, caller: Caller, body: SessionTypeIn):
+        return self.availability.create_session_type(caller.to_rpc(), body.model_dump())
 
     @api("GET", "/api/v1/rooms", summary="The clinic's rooms.", tag="catalogue",
          reply=list[Room])
@@ -185,15 +182,15 @@ class CatalogueApi:
 
     @api("POST", "/api/v1/rooms", summary="Add a clinic room.", tag="catalogue", body=RoomIn,
          reply=Room, status=201, access="admin", errors=(401, 403, 409))
-    def create_room(self, request, body: RoomIn):
-        return self.availability.create_room(self._caller(request), body.model_dump())
+    def create_room(self, request, caller: Caller, body: RoomIn):
+        return self.availability.create_room(caller.to_rpc(), body.model_dump())
 
     # --- therapists ---
 
     @api("POST", "/api/v1/therapists", summary="Add a therapist.", tag="catalogue",
          body=TherapistIn, reply=Therapist, status=201, access="admin", errors=(401, 403, 409))
-    def create_therapist(self, request, body: TherapistIn):
-        return self.availability.create_therapist(self._caller(request),
+    def create_therapist(self, request, caller: Caller, body: TherapistIn):
+        return self.availability.create_therapist(caller.to_rpc(),
                                                   body.model_dump(mode="json", exclude_none=True))
 
     @api("GET", "/api/v1/therapists", summary="Therapists, by specialty and modality.",
@@ -203,68 +200,68 @@ class CatalogueApi:
 
     @api("GET", THERAPIST, summary="One therapist.", tag="catalogue", reply=Therapist,
          errors=(404,))
-    def get_therapist(self, request, id: str):
-        return self.availability.get_therapist(id)
+    def get_therapist(self, request, therapist_id: str):
+        return self.availability.get_therapist(therapist_id)
 
     @api("POST", THERAPIST + "/tokens", summary="Issue a token for this therapist.",
          tag="catalogue", reply=TokenReply, status=201, access="admin",
          errors=(401, 403, 404))
-    def issue_therapist_token(self, request, id: str):
-        return {"token": self.availability.issue_therapist_token(self._caller(request), id)}
+    def issue_therapist_token(self, request, caller: Caller, therapist_id: str):
+        return {"token": self.availability.issue_therapist_token(caller.to_rpc(), therapist_id)}
 
     @api("DELETE", THERAPIST + "/tokens", summary="Revoke all of this therapist's tokens.",
          tag="catalogue", status=204, access="admin", errors=(401, 403, 404))
-    def revoke_therapist_tokens(self, request, id: str):
-        self.availability.revoke_therapist_tokens(self._caller(request), id)
+    def revoke_therapist_tokens(self, request, caller: Caller, therapist_id: str):
+        self.availability.revoke_therapist_tokens(caller.to_rpc(), therapist_id)
         return _no_content()
 
     # --- schedules and time off ---
 
     @api("PUT", THERAPIST + "/schedule", summary="Set the weekly schedule.", tag="catalogue",
          body=ScheduleIn, reply=Schedule, access="therapist", errors=(401, 403, 404))
-    def put_schedule(self, request, id: str, body: ScheduleIn):
-        return self.availability.put_schedule(self._caller(request), id,
+    def put_schedule(self, request, caller: Caller, therapist_id: str, body: ScheduleIn):
+        return self.availability.put_schedule(caller.to_rpc(), therapist_id,
                                               body.model_dump(mode="json", exclude_none=True))
 
     @api("GET", THERAPIST + "/schedule", summary="The weekly schedule.", tag="catalogue",
          reply=Schedule, errors=(404,))
-    def get_schedule(self, request, id: str):
-        return self.availability.get_schedule(id)
+    def get_schedule(self, request, therapist_id: str):
+        return self.availability.get_schedule(therapist_id)
 
     @api("POST", THERAPIST + "/time-off", summary="Add time off.", tag="catalogue",
          body=TimeOffIn, reply=TimeOff, status=201, access="therapist", errors=(401, 403, 404))
-    def add_time_off(self, request, id: str, body: TimeOffIn):
+    def add_time_off(self, request, caller: Caller, therapist_id: str, body: TimeOffIn):
         data = {"start": body.start.isoformat(), "end": body.end.isoformat(),
                 "reason": body.reason}
-        return self.availability.add_time_off(self._caller(request), id, data)
+        return self.availability.add_time_off(caller.to_rpc(), therapist_id, data)
 
     @api("GET", THERAPIST + "/time-off", summary="This therapist's time off.", tag="catalogue",
          reply=list[TimeOff], access="therapist", errors=(401, 403, 404))
-    def list_time_off(self, request, id: str):
-        return self.availability.list_time_off(self._caller(request), id)
+    def list_time_off(self, request, caller: Caller, therapist_id: str):
+        return self.availability.list_time_off(caller.to_rpc(), therapist_id)
 
     @api("DELETE", THERAPIST + "/time-off/{time_off_id}", summary="Remove time off.",
          tag="catalogue", status=204, access="therapist", errors=(401, 403, 404))
-    def delete_time_off(self, request, id: str, time_off_id: str):
-        self.availability.delete_time_off(self._caller(request), id, time_off_id)
+    def delete_time_off(self, request, caller: Caller, therapist_id: str, time_off_id: str):
+        self.availability.delete_time_off(caller.to_rpc(), therapist_id, time_off_id)
         return _no_content()
 
     # --- finding a time ---
 
     @api("GET", THERAPIST + "/slots", summary="Free session starts in a date range.",
          tag="finding a time", query=SlotQuery, reply=Slots, errors=(404,))
-    def find_slots(self, request, id: str, query: SlotQuery):
-        return self.availability.find_slots(id, query.session_type, query.modality,
+    def find_slots(self, request, therapist_id: str, query: SlotQuery):
+        return self.availability.find_slots(therapist_id, query.session_type, query.modality,
                                             query.from_.isoformat(), query.to.isoformat(),
                                             query.tz.value if query.tz else None)
 
     @api("GET", THERAPIST + "/course-options",
          summary="Weekly times at which a whole course is free.", tag="finding a time",
          query=CourseQuery, reply=CourseOptions, errors=(404,))
-    def course_options(self, request, id: str, query: CourseQuery):
+    def course_options(self, request, therapist_id: str, query: CourseQuery):
         skip = [part.strip() for part in (query.skip_weeks or "").split(",") if part.strip()]
         return self.availability.course_options(
-            id, query.session_type, query.modality, query.sessions,
+            therapist_id, query.session_type, query.modality, query.sessions,
             query.from_.isoformat() if query.from_ else None,
             query.tz.value if query.tz else None, skip)
 

@@ -1,4 +1,4 @@
-"""Notifications (API.md): the delivery log of a booking or a course."""
+"""Notifications (docs/http-contract.md): the delivery log of a booking or a course."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from gateway.auth import identify
+from clinic.access import Caller
 from gateway.entrypoints import api
 from gateway.schemas import Instant, Query, Text
 
@@ -37,7 +37,6 @@ class NotificationsApi:
          summary="Messages sent (or due) for a booking or course, with their delivery state.",
          tag="notifications", query=NotificationQuery, reply=list[Notification],
          access="therapist", errors=(401, 403, 404, 503))
-    def list_notifications(self, request, query: NotificationQuery):
-        caller = identify(request, self.config, self.availability)
+    def list_notifications(self, request, caller: Caller, query: NotificationQuery):
         return self.notifications.list_notifications(
             caller.to_rpc(), booking_id=query.booking_id, course_id=query.course_id)

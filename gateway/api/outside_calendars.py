@@ -1,5 +1,6 @@
-"""Outside calendars (API.md): a therapist links an iCalendar address whose busy times block
-their clinic times; its status, and (an extension for the therapist page) the busy times found.
+"""Outside calendars (docs/http-contract.md): a therapist links an iCalendar address whose busy
+times block their clinic times; its status, and (an extension for the therapist page) the busy
+times found.
 
 The address is checked by the availability service, which fetches it: a refused address
 (not http/https, or on a private or loopback network) is a 400 naming the field ``url``.
@@ -12,11 +13,11 @@ from typing import Literal
 from pydantic import Field
 from werkzeug.wrappers import Response
 
-from gateway.auth import identify
+from clinic.access import Caller
 from gateway.entrypoints import api
 from gateway.schemas import Body, Day, Instant, Query, TimeZone
 
-PATH = "/api/v1/therapists/{id}/external-calendar"
+PATH = "/api/v1/therapists/{therapist_id}/external-calendar"
 
 
 class OutsideCalendarIn(Body):
@@ -72,29 +73,27 @@ class OutsideCalendarsApi:
          "its busy times block clinic times from the first fetch on.", tag="outside calendars",
          body=OutsideCalendarIn, reply=OutsideCalendarLinked, access="therapist",
          errors=(400, 401, 403, 404))
-    def link_outside_calendar(self, request, id: str, body: OutsideCalendarIn):
-        caller = identify(request, self.config, self.availability)
-        return self.availability.link_outside_calendar(caller.to_rpc(), id, body.model_dump())
+    def link_outside_calendar(self, request, caller: Caller, therapist_id: str,
+                              body: OutsideCalendarIn):
+        return self.availability.link_outside_calendar(caller.to_rpc(), therapist_id,
+                                                       body.model_dump())
 
     @api("GET", PATH, summary="The linked outside calendar and how its last fetch went.",
          tag="outside calendars", reply=OutsideCalendar, access="therapist",
          errors=(401, 403, 404))
-    def outside_calendar(self, request, id: str):
-        caller = identify(request, self.config, self.availability)
-        return self.availability.outside_calendar(caller.to_rpc(), id)
+    def outside_calendar(self, request, caller: Caller, therapist_id: str):
+        return self.availability.outside_calendar(caller.to_rpc(), therapist_id)
 
     @api("DELETE", PATH, summary="Unlink the outside calendar; its busy times stop blocking.",
          tag="outside calendars", status=204, access="therapist", errors=(401, 403, 404))
-    def unlink_outside_calendar(self, request, id: str):
-        caller = identify(request, self.config, self.availability)
-        self.availability.unlink_outside_calendar(caller.to_rpc(), id)
+    def unlink_outside_calendar(self, request, caller: Caller, therapist_id: str):
+        self.availability.unlink_outside_calendar(caller.to_rpc(), therapist_id)
         return Response(status=204)
 
     @api("GET", PATH + "/busy", summary="The busy times found in the outside calendar in a "
          "date range (no titles), for the therapist's week grid.", tag="outside calendars",
          query=BusyQuery, reply=BusyTimes, access="therapist", errors=(400, 401, 403, 404))
-    def outside_busy_times(self, request, id: str, query: BusyQuery):
-        caller = identify(request, self.config, self.availability)
+    def outside_busy_times(self, request, caller: Caller, therapist_id: str, query: BusyQuery):
         return self.availability.outside_busy_times(
-            caller.to_rpc(), id, query.from_.isoformat(), query.to.isoformat(),
+            caller.to_rpc(), therapist_id, query.from_.isoformat(), query.to.isoformat(),
             query.tz.value if query.tz else None)

@@ -3,8 +3,8 @@
 styles under ``/assets/``.
 
 The pages are static files in ``gateway/web/``; their scripts call only the public API
-(API.md). The few settings a page needs before it calls anything (the clinic's zone, and when a
-cancellation counts as late) are written into the page's ``<body>`` here.
+(docs/http-contract.md). The few settings a page needs before it calls anything (the clinic's
+zone, and when a cancellation counts as late) are written into the page's ``<body>`` here.
 Every answer carries a Content-Security-Policy that allows only this origin: no CDN, no inline
 script or style.
 """

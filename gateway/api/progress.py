@@ -1,4 +1,5 @@
-"""Progress (API.md): questionnaires, check-ins, the course's progress, focus, letter, risk.
+"""Progress (docs/http-contract.md): questionnaires, check-ins, the course's progress, focus,
+letter, risk.
 
 Answers carrying health data go out with ``Cache-Control: no-store``. The progress service
 decides who may see what (a manage token is checked by booking, which issued it).
@@ -12,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
-from gateway.auth import identify
+from clinic.access import Caller
 from gateway.entrypoints import api
 from gateway.schemas import Body, Whole
 
@@ -175,8 +176,7 @@ class ProgressApi:
          summary="The client's check-in for the course's next session not yet ended.",
          tag="progress", body=CheckInRequest, reply=CheckIn, status=201, access="owner",
          errors=(400, 401, 403, 404, 409))
-    def submit_check_in(self, request, course_id, body: CheckInRequest):
-        caller = identify(request, self.config, self.availability)
+    def submit_check_in(self, request, caller: Caller, course_id, body: CheckInRequest):
         answer = self.progress.submit_check_in(caller.to_rpc(), course_id,
                                                body.answers.model_dump(), body.reflection)
         return private(answer, 201)
@@ -184,15 +184,13 @@ class ProgressApi:
     @api("GET", "/api/v1/courses/{course_id}/progress",
          summary="Phases, check-ins and scores, reliable change, focus and letter of a course.",
          tag="progress", reply=ProgressOut, access="owner", errors=(401, 404))
-    def get_progress(self, request, course_id):
-        caller = identify(request, self.config, self.availability)
+    def get_progress(self, request, caller: Caller, course_id):
         return private(self.progress.get_progress(caller.to_rpc(), course_id))
 
     @api("PUT", "/api/v1/courses/{course_id}/focus",
          summary="The focus agreed at the end of the assessment phase.", tag="progress",
          body=FocusRequest, reply=Focus, access="therapist", errors=(400, 401, 403, 404))
-    def put_focus(self, request, course_id, body: FocusRequest):
-        caller = identify(request, self.config, self.availability)
+    def put_focus(self, request, caller: Caller, course_id, body: FocusRequest):
         return private(self.progress.put_focus(caller.to_rpc(), course_id, body.interpersonal,
                                                body.affective))
 
@@ -200,28 +198,24 @@ class ProgressApi:
          summary="The goodbye letter's draft (the client sees it once shared).", tag="progress",
          body=LetterRequest, reply=LetterState, access="therapist",
          errors=(400, 401, 403, 404, 409))
-    def put_letter(self, request, course_id, body: LetterRequest):
-        caller = identify(request, self.config, self.availability)
+    def put_letter(self, request, caller: Caller, course_id, body: LetterRequest):
         return private(self.progress.put_letter(caller.to_rpc(), course_id, body.text))
 
     @api("POST", "/api/v1/courses/{course_id}/letter/share",
          summary="Share the goodbye letter with the client (they are emailed that it is there).",
          tag="progress", reply=LetterState, access="therapist", errors=(401, 403, 404, 409))
-    def share_letter(self, request, course_id):
-        caller = identify(request, self.config, self.availability)
+    def share_letter(self, request, caller: Caller, course_id):
         return private(self.progress.share_letter(caller.to_rpc(), course_id))
 
     @api("POST", "/api/v1/courses/{course_id}/risk/seen",
          summary="The therapist has seen the course's risk flag (extension).", tag="progress",
          reply=RiskSeen, access="therapist", errors=(401, 403, 404))
-    def mark_risk_seen(self, request, course_id):
-        caller = identify(request, self.config, self.availability)
+    def mark_risk_seen(self, request, caller: Caller, course_id):
         return self.progress.mark_risk_seen(caller.to_rpc(), course_id)
 
     @api("GET", "/api/v1/therapists/{therapist_id}/courses",
          summary="A therapist's courses with phase, check-ins and any unseen risk (extension).",
          tag="progress", reply=list[CourseSummary], access="therapist",
          errors=(401, 403))
-    def therapist_courses(self, request, therapist_id):
-        caller = identify(request, self.config, self.availability)
+    def therapist_courses(self, request, caller: Caller, therapist_id):
         return private(self.progress.therapist_courses(caller.to_rpc(), therapist_id))

@@ -1,18 +1,22 @@
 """A small demo clinic, so ``make run`` on an empty data folder shows something at once.
 
-Loaded by the supervisor after migrations when ``CLINIC_DEMO`` is on (the default) and the
-availability database has no therapist yet; ``CLINIC_DEMO=0`` starts empty (tests do).
+Loaded after migrations by ``python -m services.availability.demo`` (the supervisor runs it, see
+``clinic.supervisor.SETUP``) when ``CLINIC_DEMO`` is on (the default) and the availability
+database has no therapist yet; ``CLINIC_DEMO=0`` starts empty (tests do).
 """
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+import clinic  # noqa: F401 (quiets eventlet's notice)
 from clinic.db import UnitOfWork, create_engine_for, is_sqlite
-from services.availability import domain
+from clinic.settings import Settings
+from services.availability import inputs
 from services.availability.models import Room, ScheduleRow, Therapist
 
 ROOMS = ({"id": "garden-room", "name": "Garden room"},
@@ -82,13 +86,13 @@ def load_demo_clinic(uow: UnitOfWork, clinic_timezone: str = "Europe/London") ->
             session.add(Therapist(**fields, timezone=clinic_timezone, created_at=now))
         session.flush()  # therapists before their schedules (no ORM relationship orders them)
         for entry in THERAPISTS:
-            checked = domain.schedule_input({"weekly": entry["schedule"]}, clinic_timezone)
+            checked = inputs.schedule_input({"weekly": entry["schedule"]}, clinic_timezone)
             session.add(ScheduleRow(therapist_id=entry["id"], updated_at=now, **vars(checked)))
     return True
 
 
 def load_if_empty(database_url: str, clinic_timezone: str = "Europe/London") -> bool:
-    """The supervisor's entry point: open the availability database, load, close."""
+    """Open the availability database, load, close."""
     import threading
 
     engine = create_engine_for(database_url)
@@ -102,10 +106,9 @@ def load_if_empty(database_url: str, clinic_timezone: str = "Europe/London") -> 
 
 
 def main() -> int:
-    """``python -m services.availability.demo``: what ``start.sh`` runs after migrating, so
-    ``CLINIC_DEMO`` means the same under docker compose as under ``make run``."""
-    from clinic.settings import Settings
-
+    """``python -m services.availability.demo``: what ``start.sh`` runs after migrating (and the
+    supervisor, ``clinic.supervisor.SETUP``), so ``CLINIC_DEMO`` means the same under docker
+    compose as under ``make run``."""
     settings = Settings.from_env()
     if settings.demo and load_if_empty(settings.database_url("availability"),
                                        settings.clinic_timezone):
@@ -115,4 +118,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -1,49 +1,27 @@
 """Tables the availability service owns.
 
-Instants are stored in UTC. SQLite keeps no offset, so ``UtcDateTime`` converts to UTC on the way
-in and labels values UTC on the way out: every instant leaving this module is aware.
+Instants are ``clinic.sql.UtcDateTime`` columns: every instant leaving this module is aware UTC.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Text,
-    TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clinic.events import processed_events_table
 from clinic.outbox import outbox_table
-
-
-class UtcDateTime(TypeDecorator):
-    """An aware instant, stored as UTC on both backends."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetimes are not stored")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+from clinic.sql import UtcDateTime
 
 
 class Base(DeclarativeBase):

@@ -12,11 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from clinic import wire
 from clinic.access import Caller
 from clinic.errors import InvalidRequest, NotFound
 from clinic.events import Event
 from clinic.outbox import record
-from services.availability import domain
+from services.availability import inputs
 from services.availability import outside_repository as outside
 from services.availability import repository as repo
 from services.availability.calendar_fetch import FetchLimits, FetchRefused, check_link
@@ -32,7 +33,7 @@ CONFLICT_EVENT = "outside_conflict_found"
 
 
 def _iso(moment: datetime | None) -> str | None:
-    return domain.iso(moment) if moment is not None else None
+    return wire.iso(moment) if moment is not None else None
 
 
 def checked_url(data: Any, limits: FetchLimits) -> str:
@@ -92,11 +93,11 @@ def busy_times(session: Session, caller: dict | None, therapist_id: str, from_da
     """The busy spans found, for the therapist's own week grid: times only, no titles."""
     require_owner(session, caller, therapist_id)
     therapist = repo.therapist(session, therapist_id)
-    zone = domain.zone(tz or therapist.timezone)
-    window = domain.date_window(from_date, to_date, zone)
+    zone = wire.zone(tz or therapist.timezone)
+    window = inputs.date_window(from_date, to_date, zone)
     spans = outside.busy(session, therapist_id, window.start, window.end)
     return {"timezone": zone.key, "linked": outside.linked(session, therapist_id) is not None,
-            "busy": [{"start": domain.iso(s.start, zone), "end": domain.iso(s.end, zone)}
+            "busy": [{"start": wire.iso(s.start, zone), "end": wire.iso(s.end, zone)}
                      for s in spans]}
 
 
@@ -167,9 +168,9 @@ def store_success(session: Session, job: FetchJob, spans: list[BusySpan] | None,
         # Ids and times only: the notifications service looks up the rest.
         record(session, outbox, Event(CONFLICT_EVENT, {
             "therapist_id": job.therapist_id, "booking_id": conflict.booking_id,
-            "start": domain.iso(conflict.start), "end": domain.iso(conflict.end),
-            "busy_start": domain.iso(conflict.busy_start),
-            "busy_end": domain.iso(conflict.busy_end)}, "availability"))
+            "start": wire.iso(conflict.start), "end": wire.iso(conflict.end),
+            "busy_start": wire.iso(conflict.busy_start),
+            "busy_end": wire.iso(conflict.busy_end)}, "availability"))
     return len(added)
 
 

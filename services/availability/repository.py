@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import String, and_, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
+from clinic import wire
 from clinic.access import FEED_PREFIX, new_token
 from clinic.errors import InvalidRequest, NotFound
-from services.availability import domain
+from clinic.sql import upsert
+from services.availability import inputs
 from services.availability.models import (
-    Base,
     BusyTime,
     CalendarFeed,
     OutsideBusy,
@@ -39,7 +40,7 @@ LONGEST_BUSY = timedelta(days=1)
 
 
 def therapist(session: Session, therapist_id: str) -> Therapist:
-    found = session.get(Therapist, therapist_id) if domain.clean_key(therapist_id) else None
+    found = session.get(Therapist, therapist_id) if wire.clean_key(therapist_id) else None
     if found is None:
         raise NotFound(f"No therapist {therapist_id!r}.")
     return found
@@ -48,9 +49,9 @@ def therapist(session: Session, therapist_id: str) -> Therapist:
 def therapist_with_schedule(session: Session, therapist_id: Any, session_type_id: Any,
                             ) -> tuple[Therapist, ScheduleRow | None, timedelta]:
     """A search's therapist, schedule and session length in one round trip (404 before 400)."""
-    if not domain.clean_key(therapist_id):
+    if not wire.clean_key(therapist_id):
         raise NotFound(f"No therapist {therapist_id!r}.")
-    kind = session_type_id if domain.clean_key(session_type_id) else ""
+    kind = session_type_id if wire.clean_key(session_type_id) else ""
     duration = (select(SessionType.duration_minutes).where(SessionType.id == kind)
                 .scalar_subquery())
     found = session.execute(
@@ -88,7 +89,7 @@ def therapists(session: Session, specialty: str | None, modality: str | None) ->
 
 
 def free_therapist_id(session: Session, name: str) -> str:
-    base = domain.slugify(name)
+    base = inputs.slugify(name)
     candidate, number = base, 1
     while session.get(Therapist, candidate) is not None:
         number += 1
@@ -112,7 +113,7 @@ def calendar_feed(session: Session, therapist_id: str, now: datetime) -> Calenda
     Insert-or-nothing first, so two first requests at once on PostgreSQL share one secret.
     """
     secret, digest = new_token(FEED_PREFIX)
-    session.execute(_insert(session, CalendarFeed)
+    session.execute(upsert(session, CalendarFeed)
                     .values(therapist_id=therapist_id, secret=secret, secret_hash=digest,
                             rotated_at=now)
                     .on_conflict_do_nothing(index_elements=["therapist_id"]))
@@ -135,14 +136,14 @@ def schedule_dict(row: ScheduleRow) -> dict[str, Any]:
 
 
 def engine_schedule(row: ScheduleRow) -> Schedule:
-    return domain.engine_schedule(
+    return inputs.engine_schedule(
         row.timezone, row.weekly, buffer_minutes=row.buffer_minutes,
         slot_interval_minutes=row.slot_interval_minutes,
         min_notice_hours=row.min_notice_hours, horizon_days=row.horizon_days)
 
 
 def time_off_dict(row: TimeOff) -> dict[str, Any]:
-    return {"id": row.id, "start": domain.iso(row.start), "end": domain.iso(row.end),
+    return {"id": row.id, "start": wire.iso(row.start), "end": wire.iso(row.end),
             "reason": row.reason}
 
 
@@ -208,15 +209,6 @@ def calendar(session: Session, therapist_id: str, schedule: Schedule, modality: 
                     room_busy={room: tuple(spans) for room, spans in rooms_taken.items()})
 
 
-def _insert(session: Session, model: type[Base]):
-    """An INSERT that can say ON CONFLICT DO NOTHING on either backend."""
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(model)
-
-
 def record_busy(session: Session, values: dict[str, Any]) -> None:
     """Apply one hold's or booking's latest known state; older news never overwrites newer.
 
@@ -224,7 +216,7 @@ def record_busy(session: Session, values: dict[str, Any]) -> None:
     booking running at once on PostgreSQL neither fail on the key nor lose an update.
     """
     inserted = session.execute(
-        _insert(session, BusyTime).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+        upsert(session, BusyTime).values(**values).on_conflict_do_nothing(index_elements=["id"]))
     if inserted.rowcount == 1:
         return
     row = session.scalars(select(BusyTime).where(BusyTime.id == values["id"])
@@ -254,11 +246,11 @@ def _later(new: datetime | None, old: datetime | None) -> bool:
 def hold_values(hold: dict[str, Any], *, active: bool, now: datetime) -> dict[str, Any]:
     return {
         "id": hold["id"], "kind": "hold", "therapist_id": hold["therapist_id"],
-        "room": hold.get("room"), "start": domain.instant(hold["start"], "start"),
-        "end": domain.instant(hold["end"], "end"),
-        "blocked_end": domain.instant(hold.get("blocked_end") or hold["end"], "blocked_end"),
+        "room": hold.get("room"), "start": wire.instant(hold["start"], "start"),
+        "end": wire.instant(hold["end"], "end"),
+        "blocked_end": wire.instant(hold.get("blocked_end") or hold["end"], "blocked_end"),
         "active": active,
-        "expires_at": (domain.instant(hold["expires_at"], "expires_at")
+        "expires_at": (wire.instant(hold["expires_at"], "expires_at")
                        if hold.get("expires_at") else None),
         "sequence": 0, "updated_at": now,
     }
@@ -267,9 +259,9 @@ def hold_values(hold: dict[str, Any], *, active: bool, now: datetime) -> dict[st
 def booking_values(booking: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {
         "id": booking["id"], "kind": "booking", "therapist_id": booking["therapist_id"],
-        "room": booking.get("room"), "start": domain.instant(booking["start"], "start"),
-        "end": domain.instant(booking["end"], "end"),
-        "blocked_end": domain.instant(booking.get("blocked_end") or booking["end"],
+        "room": booking.get("room"), "start": wire.instant(booking["start"], "start"),
+        "end": wire.instant(booking["end"], "end"),
+        "blocked_end": wire.instant(booking.get("blocked_end") or booking["end"],
                                       "blocked_end"),
         "active": booking.get("status") != "cancelled", "expires_at": None,
         "sequence": int(booking.get("sequence") or 0), "updated_at": now,

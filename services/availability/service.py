@@ -1,36 +1,25 @@
 """The availability service: therapists, schedules, time off; finds free slots and course times.
 
-Entrypoints only: each opens a transaction and delegates to ``operations``. Busy times come from
-the booking service's events; the booking service stays the authority on who has which time.
+Entrypoints only: each delegates to a use case (``usecases``), which owns its transaction. Busy
+times come from the booking service's events; the booking service stays the authority on who
+has which time.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from nameko.extensions import DependencyProvider
-
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
-from clinic.events import event_handler, first_delivery
+from clinic.events import event_handler
 from clinic.outbox import OutboxRelay
-from clinic.settings import Settings
+from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
-from services.availability import operations as ops
 from services.availability import outside_usecases as outside
-from services.availability.models import outbox, processed_events
+from services.availability import usecases as ops
+from services.availability.models import outbox
 from services.availability.outside_poller import OutsideCalendars, OutsidePollTimer
-
-
-class ClinicSettings(DependencyProvider):
-    """The clinic's settings (its default zone for new therapists), parsed once."""
-
-    def setup(self) -> None:
-        self.settings = Settings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx) -> Settings:
-        return self.settings
 
 
 class AvailabilityService:
@@ -39,7 +28,7 @@ class AvailabilityService:
     db = Database("availability")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
-    settings = ClinicSettings()
+    settings = SettingsProvider()  # the clinic's zone for new therapists
     outside_calendars = OutsideCalendars()
     relay = OutboxRelay("availability", outbox)  # outside_conflict_found
 
@@ -51,105 +40,86 @@ class AvailabilityService:
 
     @rpc
     def list_session_types(self) -> list[dict]:
-        with self.db.reading() as session:
-            return ops.list_session_types(session)
+        return ops.list_session_types(self.db)
 
     @rpc
     def create_session_type(self, caller: dict | None, data: dict) -> dict:
-        with self.db.transaction() as session:
-            return ops.create_session_type(session, caller, data)
+        return ops.create_session_type(self.db, caller, data)
 
     @rpc
     def list_rooms(self) -> list[dict]:
-        with self.db.reading() as session:
-            return ops.list_rooms(session)
+        return ops.list_rooms(self.db)
 
     @rpc
     def create_room(self, caller: dict | None, data: dict) -> dict:
-        with self.db.transaction() as session:
-            return ops.create_room(session, caller, data)
+        return ops.create_room(self.db, caller, data)
 
     @rpc
     def create_therapist(self, caller: dict | None, data: dict) -> dict:
-        with self.db.transaction() as session:
-            return ops.create_therapist(session, caller, data, self.settings.clinic_timezone,
-                                        self.clock())
+        return ops.create_therapist(self.db, caller, data, self.settings.clinic_timezone,
+                                    self.clock())
 
     @rpc
     def list_therapists(self, specialty: str | None = None,
                         modality: str | None = None) -> list[dict]:
-        with self.db.reading() as session:
-            return ops.list_therapists(session, specialty, modality)
+        return ops.list_therapists(self.db, specialty, modality)
 
     @rpc
     def get_therapist(self, therapist_id: str) -> dict:
-        with self.db.reading() as session:
-            return ops.get_therapist(session, therapist_id)
+        return ops.get_therapist(self.db, therapist_id)
 
     @rpc
     def get_therapist_contact(self, therapist_id: str) -> dict:
         """Name and email for notifications; never exposed by the gateway."""
-        with self.db.reading() as session:
-            return ops.get_therapist_contact(session, therapist_id)
+        return ops.get_therapist_contact(self.db, therapist_id)
 
     @rpc
     def issue_therapist_token(self, caller: dict | None, therapist_id: str) -> str:
-        with self.db.transaction() as session:
-            return ops.issue_therapist_token(session, caller, therapist_id, self.clock())
+        return ops.issue_therapist_token(self.db, caller, therapist_id, self.clock())
 
     @rpc
     def revoke_therapist_tokens(self, caller: dict | None, therapist_id: str) -> int:
-        with self.db.transaction() as session:
-            return ops.revoke_therapist_tokens(session, caller, therapist_id)
+        return ops.revoke_therapist_tokens(self.db, caller, therapist_id)
 
     @rpc
     def authenticate_therapist(self, token: str) -> str | None:
-        with self.db.reading() as session:
-            return ops.authenticate_therapist(session, token)
+        return ops.authenticate_therapist(self.db, token)
 
     # --- calendar feeds ---
 
     @rpc
     def calendar_feed(self, caller: dict | None, therapist_id: str) -> str:
-        with self.db.transaction() as session:
-            return ops.calendar_feed(session, caller, therapist_id, self.clock())
+        return ops.calendar_feed(self.db, caller, therapist_id, self.clock())
 
     @rpc
     def rotate_calendar_feed(self, caller: dict | None, therapist_id: str) -> str:
-        with self.db.transaction() as session:
-            return ops.rotate_calendar_feed(session, caller, therapist_id, self.clock())
+        return ops.rotate_calendar_feed(self.db, caller, therapist_id, self.clock())
 
     @rpc
     def feed_owner(self, secret: str) -> dict | None:
-        with self.db.reading() as session:
-            return ops.feed_owner(session, secret)
+        return ops.feed_owner(self.db, secret)
 
     # --- schedules and time off ---
 
     @rpc
     def put_schedule(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
-        with self.db.transaction() as session:
-            return ops.put_schedule(session, caller, therapist_id, data, self.clock())
+        return ops.put_schedule(self.db, caller, therapist_id, data, self.clock())
 
     @rpc
     def get_schedule(self, therapist_id: str) -> dict:
-        with self.db.reading() as session:
-            return ops.get_schedule(session, therapist_id)
+        return ops.get_schedule(self.db, therapist_id)
 
     @rpc
     def add_time_off(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
-        with self.db.transaction() as session:
-            return ops.add_time_off(session, caller, therapist_id, data)
+        return ops.add_time_off(self.db, caller, therapist_id, data)
 
     @rpc
     def list_time_off(self, caller: dict | None, therapist_id: str) -> list[dict]:
-        with self.db.reading() as session:
-            return ops.list_time_off(session, caller, therapist_id)
+        return ops.list_time_off(self.db, caller, therapist_id)
 
     @rpc
     def delete_time_off(self, caller: dict | None, therapist_id: str, time_off_id: str) -> None:
-        with self.db.transaction() as session:
-            ops.delete_time_off(session, caller, therapist_id, time_off_id)
+        ops.delete_time_off(self.db, caller, therapist_id, time_off_id)
 
     # --- outside calendars ---
 
@@ -192,40 +162,33 @@ class AvailabilityService:
     @rpc
     def find_slots(self, therapist_id: str, session_type: str, modality: str, from_date: str,
                    to_date: str, tz: str | None = None) -> dict:
-        with self.db.reading() as session:
-            return ops.find_slots(session, self.clock(), therapist_id, session_type, modality,
-                                  from_date, to_date, tz)
+        return ops.find_slots(self.db, self.clock(), therapist_id, session_type, modality,
+                              from_date, to_date, tz)
 
     @rpc
     def course_options(self, therapist_id: str, session_type: str, modality: str,
                        sessions: int = 16, from_date: str | None = None, tz: str | None = None,
                        skip_weeks: list[str] | None = None) -> dict:
-        with self.db.reading() as session:
-            return ops.course_options(session, self.clock(), therapist_id, session_type,
-                                      modality, sessions, from_date, tz, skip_weeks)
+        return ops.course_options(self.db, self.clock(), therapist_id, session_type,
+                                  modality, sessions, from_date, tz, skip_weeks)
 
     @rpc
     def check_session(self, therapist_id: str, session_type: str, modality: str,
                       start: str) -> dict:
-        with self.db.reading() as session:
-            return ops.check_session(session, self.clock(), therapist_id, session_type,
-                                     modality, start)
+        return ops.check_session(self.db, self.clock(), therapist_id, session_type,
+                                 modality, start)
 
     @rpc
     def check_course(self, therapist_id: str, session_type: str, modality: str,
                      first_start: str, sessions: int = 16,
                      skip_weeks: list[str] | None = None) -> dict:
-        with self.db.reading() as session:
-            return ops.check_course(session, self.clock(), therapist_id, session_type, modality,
-                                    first_start, sessions, skip_weeks)
+        return ops.check_course(self.db, self.clock(), therapist_id, session_type, modality,
+                                first_start, sessions, skip_weeks)
 
     # --- busy times, from the booking service's events ---
 
     def _apply(self, payload: dict[str, Any], change) -> None:
-        with self.db.transaction() as session:
-            if not first_delivery(session, processed_events, payload["id"]):
-                return
-            change(session, payload["data"], self.clock())
+        ops.apply_event(self.db, payload, change, self.clock())
 
     @event_handler("booking", "hold_placed")
     def on_hold_placed(self, payload: dict) -> None:

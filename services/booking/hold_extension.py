@@ -16,8 +16,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from clinic.errors import HoldExpired, InvalidState
+from clinic.wire import utc
 from services.booking.models import bookings
-from services.booking.policy import as_utc
 
 MAX_EXTENSIONS = 1
 
@@ -25,7 +25,7 @@ MAX_EXTENSIONS = 1
 def extended_expiry(row: Mapping[str, Any], now: datetime, hold_minutes: int) -> datetime:
     """The hold's new expiry (another ``hold_minutes`` from now), or why it cannot have one."""
     if row["status"] == "expired" or (row["status"] == "held"
-                                      and as_utc(row["expires_at"]) <= now):
+                                      and utc(row["expires_at"]) <= now):
         raise HoldExpired("The hold has expired; choose the time again.")
     if row["status"] != "held":
         raise InvalidState(f"The hold was already {row['status']}.")

@@ -4,7 +4,7 @@ Holds and bookings share one table, ``bookings`` (a hold is a row with status ``
 ``expires_at``), so that one pair of PostgreSQL exclusion constraints covers both: no two active
 rows may overlap on a therapist's blocked time ([start, blocked_end)) or on a room ([start, end)).
 On SQLite the same guarantee comes from IMMEDIATE write transactions and the overlap query in
-``services.booking.claims``.
+``services.booking.claims`` (``claim_time``).
 """
 
 from sqlalchemy import (
@@ -12,7 +12,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -22,16 +21,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase
 
 from clinic.outbox import outbox_table
+from clinic.sql import UtcDateTime
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData()
-
-
-metadata = Base.metadata
+metadata = MetaData()
 outbox = outbox_table(metadata)
 
 # Statuses whose rows take the therapist's (and room's) time. A held row whose expires_at has
@@ -49,15 +43,15 @@ courses = Table(
     Column("status", String(16), nullable=False),
     Column("session_count", Integer, nullable=False),
     Column("skip_weeks", JSON, nullable=False),
-    Column("first_start", DateTime(timezone=True), nullable=False),
-    Column("last_end", DateTime(timezone=True), nullable=False),
+    Column("first_start", UtcDateTime(), nullable=False),
+    Column("last_end", UtcDateTime(), nullable=False),
     Column("client_name", String(200), nullable=False),
     Column("client_email", String(320), nullable=False),
     Column("client_phone", String(64), nullable=True),
     Column("client_timezone", String(64), nullable=True),
     Column("notes", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancelled_by", String(16), nullable=True),
 )
 
@@ -68,14 +62,14 @@ bookings = Table(
     Column("therapist_id", String(64), nullable=False),
     Column("session_type", String(64), nullable=False),
     Column("modality", String(16), nullable=False),
-    Column("start", DateTime(timezone=True), nullable=False),
-    Column("end", DateTime(timezone=True), nullable=False),
+    Column("start", UtcDateTime(), nullable=False),
+    Column("end", UtcDateTime(), nullable=False),
     # end + the schedule's buffer at booking time: the therapist is busy until then
-    Column("blocked_end", DateTime(timezone=True), nullable=False),
+    Column("blocked_end", UtcDateTime(), nullable=False),
     Column("room", String(64), nullable=True),
     # held | expired | released | converted (holds); confirmed | cancelled | attended | no_show
     Column("status", String(16), nullable=False),
-    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", UtcDateTime(), nullable=True),
     Column("sequence", Integer, nullable=False, default=0),
     Column("course_id", String(36), ForeignKey("courses.id"), nullable=True, index=True),
     Column("session_number", Integer, nullable=True),
@@ -87,11 +81,11 @@ bookings = Table(
     Column("notes", Text, nullable=True),
     Column("late_cancellation", Boolean, nullable=False, default=False),
     Column("cancelled_by", String(16), nullable=True),
-    Column("cancelled_at", DateTime(timezone=True), nullable=True),
+    Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancel_reason", Text, nullable=True),
     Column("hold_id", String(36), nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_bookings_therapist_start", "therapist_id", "start"),
     Index("ix_bookings_room_start", "room", "start"),
     Index("ix_bookings_status_expires_at", "status", "expires_at"),
@@ -105,7 +99,7 @@ manage_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("booking_id", String(36), ForeignKey("bookings.id"), nullable=True, index=True),
     Column("course_id", String(36), ForeignKey("courses.id"), nullable=True, index=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 idempotency_keys = Table(
@@ -118,7 +112,7 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     # the first answer, without its manage token (a replay gets a fresh one)
     Column("response", JSON, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("created_at", UtcDateTime(), nullable=False, index=True),
     UniqueConstraint("key", "scope", name="uq_idempotency_keys_key_scope"),
 )
 

@@ -5,58 +5,30 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from clinic.access import Caller
-from clinic.errors import InvalidRequest
+from clinic.errors import (
+    Forbidden,
+    HoldExpired,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    SlotUnavailable,
+    Unauthorized,
+)
 from clinic.ical import client_initials
 from clinic.phases import phase_of
+from clinic.wire import instant, iso, optional_text, utc, zone
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 HOLD_STATUSES = ("held", "expired", "released", "converted")
 BOOKING_STATUSES = ("confirmed", "cancelled", "attended", "no_show")
 ATTENDANCE_STATUSES = ("attended", "no_show")
 ENDED_STATUSES = ("attended", "no_show")
-
-
-def as_utc(moment: datetime | None) -> datetime | None:
-    """A database value as aware UTC (SQLite hands back naive UTC, PostgreSQL any offset)."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else as_utc(moment).isoformat()
-
-
-def parse_instant(value: Any, field: str) -> datetime:
-    """An RPC argument (ISO 8601 with an offset) as aware UTC; a naive or bad one is a 400."""
-    if isinstance(value, datetime):
-        moment = value
-    else:
-        try:
-            moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise InvalidRequest.field(field, "Not an RFC 3339 instant.") from None
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise InvalidRequest.field(field, "The time needs an offset (e.g. Z or +01:00).")
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        raise InvalidRequest.field(field, "The time is out of range.") from None
-
-
-def zone(name: str, field: str = "tz") -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidRequest.field(field, f"Unknown time zone {name!r}.") from None
 
 
 def day_range(first: date, last: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
@@ -120,7 +92,7 @@ def claimed_time(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def booking_view(row: Mapping[str, Any], video_base: str = "") -> dict[str, Any]:
-    """A booking as the event contract (COMMON.md) describes it."""
+    """A booking as the event contract (docs/architecture.md, "Events") describes it."""
     return {
         **claimed_time(row),
         "status": row["status"],
@@ -169,7 +141,7 @@ def course_counts(sessions: Iterable[Mapping[str, Any]], now: datetime) -> tuple
     """(completed, remaining): sessions that took place, and confirmed ones still to come."""
     completed = remaining = 0
     for session in sessions:
-        status, end = session["status"], as_utc(session["end"])
+        status, end = session["status"], utc(session["end"])
         if status in ENDED_STATUSES or (status == "confirmed" and end <= now):
             completed += 1
         elif status == "confirmed":
@@ -189,15 +161,16 @@ def course_view(course: Mapping[str, Any], sessions: list[Mapping[str, Any]],
         "session_type": course["session_type"],
         "modality": course["modality"],
         "sessions": [booking_view(s, video_base) for s in ordered],
-        "first_start": iso(min(as_utc(s["start"]) for s in live)),
-        "last_end": iso(max(as_utc(s["end"]) for s in live)),
+        "first_start": iso(min(utc(s["start"]) for s in live)),
+        "last_end": iso(max(utc(s["end"]) for s in live)),
         "status": course["status"],
     }
 
 
 def course_answer(course: Mapping[str, Any], sessions: list[Mapping[str, Any]], now: datetime,
                   video_base: str = "") -> dict[str, Any]:
-    """What API.md shows of a course: numbered sessions and completed/remaining counts."""
+    """A course as the HTTP contract shows it: numbered sessions and completed/remaining
+    counts."""
     view = course_view(course, sessions, video_base)
     completed, remaining = course_counts(sessions, now)
     view["sessions"] = [
@@ -215,17 +188,7 @@ def course_answer(course: Mapping[str, Any], sessions: list[Mapping[str, Any]], 
 
 def to_cancel_in_course(sessions: Iterable[Mapping[str, Any]], now: datetime) -> list:
     """Sessions a course cancellation cancels: confirmed ones not yet started."""
-    return [s for s in sessions if s["status"] == "confirmed" and as_utc(s["start"]) > now]
-
-
-def text(value: Any, field: str) -> str | None:
-    """Free text as stored: PostgreSQL cannot hold NUL characters, so they are a 400."""
-    if value is None:
-        return None
-    value = str(value)
-    if "\x00" in value:
-        raise InvalidRequest.field(field, "The text contains a NUL character.")
-    return value
+    return [s for s in sessions if s["status"] == "confirmed" and utc(s["start"]) > now]
 
 
 def require_client(client: Any) -> dict[str, Any]:
@@ -237,9 +200,121 @@ def require_client(client: Any) -> dict[str, Any]:
         raise InvalidRequest.field("client.name", "The client's name is required.")
     if "@" not in email:
         raise InvalidRequest.field("client.email", "A valid email address is required.")
-    timezone = text(client.get("timezone"), "client.timezone")
+    timezone = optional_text(client.get("timezone"), "client.timezone")
     if timezone:
         zone(timezone, "client.timezone")
-    return {"client_name": text(name, "client.name"), "client_email": text(email, "client.email"),
-            "client_phone": text(client.get("phone"), "client.phone"),
+    return {"client_name": optional_text(name, "client.name"),
+            "client_email": optional_text(email, "client.email"),
+            "client_phone": optional_text(client.get("phone"), "client.phone"),
             "client_timezone": timezone}
+
+
+# --- state checks: whether a change may happen, decided from the rows alone ------------------
+
+def check_cancellable(row: Mapping[str, Any], now: datetime) -> None:
+    """Only a confirmed session that has not started can be cancelled."""
+    if row["status"] != "confirmed":
+        raise InvalidState(f"This booking is {row['status']}; it cannot be cancelled.")
+    if has_started(utc(row["start"]), now):
+        raise InvalidState("This session has already started.")
+
+
+def check_movable(row: Mapping[str, Any], therapist_id: str, session_type: str, modality: str,
+                  now: datetime) -> None:
+    """A reschedule keeps the therapist, session type and modality, and moves only a confirmed
+    session that has not started."""
+    if (row["therapist_id"], row["session_type"], row["modality"]) != (
+            therapist_id, session_type, modality):
+        raise InvalidRequest.field("start", "The new time is for another session.")
+    if row["status"] != "confirmed":
+        raise InvalidState(f"This booking is {row['status']}; it cannot be moved.")
+    if has_started(utc(row["start"]), now):
+        raise InvalidState("This session has already started.")
+
+
+def check_releasable(hold: Mapping[str, Any], now: datetime) -> None:
+    if hold["status"] != "held" or utc(hold["expires_at"]) <= now:
+        raise InvalidState("This hold is no longer held.")
+
+
+def check_convertible(hold: Mapping[str, Any], request: Mapping[str, Any],
+                      now: datetime) -> None:
+    """A hold becomes the booking it was placed for, while it is still held."""
+    start = instant(request.get("start"), "start")
+    if (hold["therapist_id"], hold["session_type"], hold["modality"], utc(hold["start"])) \
+            != (request.get("therapist_id"), request.get("session_type"),
+                request.get("modality"), start):
+        raise InvalidRequest.field("hold_id", "The hold is for another session.")
+    if hold["status"] == "expired" or (hold["status"] == "held"
+                                       and utc(hold["expires_at"]) <= now):
+        raise HoldExpired("The hold has expired; choose the time again.")
+    if hold["status"] != "held":
+        raise InvalidState(f"The hold was already {hold['status']}.")
+
+
+def attendance_status(status: Any) -> str:
+    if status not in ATTENDANCE_STATUSES:
+        raise InvalidRequest.field("status", "Use 'attended' or 'no_show'.")
+    return status
+
+
+def check_attendance(row: Mapping[str, Any], caller: Caller, now: datetime) -> None:
+    """The therapist or the admin marks attendance of a session that has started."""
+    if not caller.acts_for_therapist(row["therapist_id"]):
+        raise Forbidden("Only the therapist or the admin may mark attendance.")
+    if row["status"] == "cancelled":
+        raise InvalidState("This booking was cancelled.")
+    if not has_started(utc(row["start"]), now):
+        raise InvalidState("Attendance can be marked once the session has started.")
+
+
+def check_course_cancellable(course: Mapping[str, Any]) -> None:
+    if course["status"] != "active":
+        raise InvalidState(f"This course is {course['status']}.")
+
+
+def check_access(caller: Caller, therapist_id: str, holds_token: Callable[[], bool],
+                 what: str) -> None:
+    """The admin, the therapist, or a holder of the row's manage token; to anyone else the
+    booking or course does not exist. ``holds_token`` is asked only when it matters."""
+    if caller.kind == "public":
+        raise Unauthorized(f"This needs the {what}'s manage token or a therapist's token.")
+    if caller.acts_for_therapist(therapist_id) or holds_token():
+        return
+    raise NotFound(f"No such {what}.")
+
+
+# --- time: who is in the way, which room --------------------------------------------------
+
+def overlaps(start: datetime, end: datetime, other_start: datetime, other_end: datetime) -> bool:
+    return start < other_end and other_start < end
+
+
+def therapist_busy(live: Iterable[Mapping[str, Any]], therapist_id: str, start: datetime,
+                   blocked_end: datetime) -> bool:
+    """Whether a live row of the therapist blocks [start, blocked_end)."""
+    return any(row["therapist_id"] == therapist_id
+               and overlaps(start, blocked_end, utc(row["start"]), utc(row["blocked_end"]))
+               for row in live)
+
+
+def choose_room(rooms: Iterable[str], live: Iterable[Mapping[str, Any]], start: datetime,
+                end: datetime, prefer: str | None = None) -> str:
+    """The first room no live row occupies during [start, end); a moved session keeps its
+    room when it can (``prefer``)."""
+    taken = {row["room"] for row in live
+             if row["room"] and overlaps(start, end, utc(row["start"]), utc(row["end"]))}
+    ordered = list(rooms)
+    if prefer in ordered:
+        ordered.remove(prefer)
+        ordered.insert(0, prefer)
+    for room in ordered:
+        if room not in taken:
+            return room
+    raise SlotUnavailable("No room is free at that time.")
+
+
+def sorted_instants(values: Iterable[str]) -> list[str]:
+    """Distinct instants, earliest first, in the one ISO form answers use."""
+    return sorted({iso(instant(value, "conflicts")) for value in values},
+                  key=lambda value: instant(value, "conflicts"))

@@ -12,9 +12,11 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from clinic.sql import upsert
+from clinic.wire import utc
 from services.notifications import checkins
-from services.notifications.ledger import _insert, _known, add_notices, course_sessions, utc
 from services.notifications.models import checked_in, notifications, sessions
+from services.notifications.repository import _known, add_notices, course_sessions
 
 
 def apply_progress_event(session: Session, event: dict[str, Any], now: datetime) -> int:
@@ -23,7 +25,7 @@ def apply_progress_event(session: Session, event: dict[str, Any], now: datetime)
     known = course_sessions(session, data["course_id"])
     if event["type"] == "checkin_submitted":
         if data.get("booking_id"):
-            session.execute(_insert(session, checked_in).values(
+            session.execute(upsert(session, checked_in).values(
                 booking_id=data["booking_id"], course_id=data["course_id"],
                 recorded_at=utc(now)).on_conflict_do_nothing(index_elements=["booking_id"]))
             # an invitation not yet out for a session whose check-in is in is withdrawn

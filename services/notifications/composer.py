@@ -15,9 +15,10 @@ from datetime import datetime
 from string import Template
 from typing import Any
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from clinic.ical import client_initials, instant
+from clinic.wire import zone_or
 
 KINDS = ("confirmation", "reschedule", "cancellation", "reminder", "course_ending",
          "outside_conflict")
@@ -126,13 +127,6 @@ def session_type_label(session_type: str) -> str:
     return " ".join(w.upper() if i == 0 and len(w) <= 3 else w for i, w in enumerate(words))
 
 
-def zone(name: str | None, fallback: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name or fallback)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo(fallback)
-
-
 def local_time(moment: datetime | str, tz: ZoneInfo) -> str:
     """'Tuesday 2 March 2027, 10:00 GMT' in ``tz``."""
     local = instant(moment).astimezone(tz)
@@ -192,8 +186,8 @@ def compose(kind: str, role: str, payload: dict[str, Any], head: Letterhead, *,
     bookings: list[dict[str, Any]] = payload["bookings"]
     first = bookings[0]
     client = payload.get("client") or first.get("client") or {}
-    clinic_tz = zone(head.clinic_timezone, "Europe/London")
-    tz = zone(client.get("timezone"), head.clinic_timezone) if role == "client" else clinic_tz
+    clinic_tz = zone_or(head.clinic_timezone, "Europe/London")
+    tz = zone_or(client.get("timezone"), head.clinic_timezone) if role == "client" else clinic_tz
     course = payload.get("course")
     therapist = therapist_name or "your therapist"
     label = session_type_label(str(first.get("session_type", "session")))
@@ -258,7 +252,7 @@ def sms_text(payload: dict[str, Any], head: Letterhead) -> str:
     """A reminder short enough for one or two SMS parts."""
     booking = payload["bookings"][0]
     client = payload.get("client") or booking.get("client") or {}
-    tz = zone(client.get("timezone"), head.clinic_timezone)
+    tz = zone_or(client.get("timezone"), head.clinic_timezone)
     label = session_type_label(str(booking.get("session_type", "session")))
     how = {"in_person": f"at {head.clinic_address}", "video": "by video (link in your email)",
            "phone": "by phone (your therapist calls you)"}.get(str(booking.get("modality")), "")

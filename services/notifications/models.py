@@ -6,28 +6,12 @@ delivery log; one row per message, keyed by what it is for, its recipient and it
 written before anything is sent — the unique key is what makes each message go out once.
 """
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-)
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy import JSON, BigInteger, Column, Index, Integer, MetaData, String, Table, Text
 
 from clinic.events import processed_events_table
+from clinic.sql import UtcDateTime
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData()
-
-
-metadata = Base.metadata
+metadata = MetaData()
 processed_events = processed_events_table(metadata)
 
 sessions = Table(
@@ -36,13 +20,13 @@ sessions = Table(
     Column("booking_id", String(64), primary_key=True),
     Column("course_id", String(64), nullable=True, index=True),
     Column("therapist_id", String(64), nullable=False),
-    Column("start", DateTime(timezone=True), nullable=False, index=True),
-    Column("end", DateTime(timezone=True), nullable=False),
+    Column("start", UtcDateTime(), nullable=False, index=True),
+    Column("end", UtcDateTime(), nullable=False),
     Column("status", String(16), nullable=False),
     Column("sequence", Integer, nullable=False),
     # When the session got its current start, by our clock: a session booked or moved inside
     # the reminder window gets no separate reminder.
-    Column("scheduled_at", DateTime(timezone=True), nullable=False),
+    Column("scheduled_at", UtcDateTime(), nullable=False),
     Column("booking", JSON, nullable=False),  # the latest booking dict of the events
 )
 
@@ -63,10 +47,10 @@ notifications = Table(
     Column("payload", JSON, nullable=False),  # what the message is about, as of its event
     Column("status", String(8), nullable=False),
     Column("attempts", Integer, nullable=False),
-    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("next_attempt_at", UtcDateTime(), nullable=False),
     Column("last_error", Text, nullable=True),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("sent_at", DateTime(timezone=True), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=True),
     Index("ix_notifications_due", "status", "next_attempt_at"),
 )
 
@@ -76,5 +60,5 @@ checked_in = Table(
     metadata,
     Column("booking_id", String(64), primary_key=True),
     Column("course_id", String(64), nullable=False),
-    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
 )

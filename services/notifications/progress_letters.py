@@ -12,9 +12,10 @@ from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlencode
 
+from clinic.wire import zone_or
 from services.notifications import mailer
-from services.notifications.composer import Letter, Letterhead, _Draft, local_time, zone
-from services.notifications.ledger import Claimed
+from services.notifications.composer import Letter, Letterhead, _Draft, local_time
+from services.notifications.repository import Claimed
 from services.notifications.settings import NotificationSettings
 
 KINDS = ("checkin_invite", "risk_alert", "letter_shared")
@@ -47,7 +48,7 @@ def compose(kind: str, payload: dict, head: Letterhead, course_id: str,
     greeting = f"Dear {client.get('name') or 'client'},"
     if kind == "checkin_invite":
         session = payload.get("session") or {}
-        tz = zone(client.get("timezone"), head.clinic_timezone)
+        tz = zone_or(client.get("timezone"), head.clinic_timezone)
         which = (f"session {session['number']} of {session['of']}"
                  if session.get("number") and session.get("of") else "your next session")
         draft = _Draft(greeting, [

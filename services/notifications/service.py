@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from nameko.rpc import RpcProxy
 from nameko.timer import Timer
 
 from clinic.access import Caller
 from clinic.clock import Clock
 from clinic.db import Database
-from clinic.errors import NotFound, rpc
-from clinic.events import event_handler, first_delivery
+from clinic.errors import rpc
+from clinic.events import event_handler
+from clinic.rpc import ServiceRpc
+from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
-from services.notifications import checkin_store, delivery, ledger
+from services.notifications import checkin_store, usecases
 from services.notifications.mailer import Post
-from services.notifications.models import processed_events
-from services.notifications.settings import Config
+from services.notifications.settings import NotificationSettings
 
 
 class PollTimer(Timer):
@@ -37,10 +37,10 @@ class NotificationsService:
     db = Database("notifications")
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
-    settings = Config()
+    settings = SettingsProvider(NotificationSettings.from_config)
     post = Post()
-    booking = RpcProxy("booking")
-    availability = RpcProxy("availability")
+    booking = ServiceRpc("booking")  # each call bounded by RPC_TIMEOUT_SECONDS
+    availability = ServiceRpc("availability")
 
     @rpc
     def ping(self) -> str:
@@ -50,16 +50,8 @@ class NotificationsService:
     def list_notifications(self, caller: dict[str, Any], booking_id: str | None = None,
                            course_id: str | None = None) -> list[dict[str, Any]]:
         """The delivery log of a booking or course: admin, or that booking's therapist."""
-        who = Caller.from_rpc(caller)
-        with self.db.reading() as session:
-            if not who.is_admin:
-                if who.kind != "therapist" or not (booking_id or course_id):
-                    who.require_admin()  # the whole log is the admin's
-                owner = ledger.therapist_of(session, booking_id, course_id)
-                if owner is None:
-                    raise NotFound("No notifications for that booking or course.")
-                who.require_therapist(owner)
-            return ledger.listing(session, booking_id, course_id)
+        return usecases.list_notifications(self.db, Caller.from_rpc(caller), booking_id,
+                                           course_id)
 
     @event_handler("booking", "booking_confirmed")
     def on_booking_confirmed(self, payload: dict[str, Any]) -> None:
@@ -97,21 +89,14 @@ class NotificationsService:
     @PollTimer.decorator(interval=30)
     def send_due(self) -> None:
         """Add reminders and ending notices that came due, then send whatever is due."""
-        with self.db.transaction() as session:
-            ledger.plan_due(session, self.clock(), self.settings.reminder_hours,
-                            self.settings.course_ending_notice_sessions)
-            checkin_store.plan_invitations(session, self.clock(), self.settings.checkin_hours)
+        usecases.plan_due(self.db, self.clock(), self.settings)
         self._deliver()
 
-    def _record_and_send(self, payload: dict[str, Any], apply=ledger.apply_event) -> None:
-        with self.db.transaction() as session:
-            if not first_delivery(session, processed_events, payload["id"]):
-                return
-            added = apply(session, payload, self.clock())
-        if added:
+    def _record_and_send(self, payload: dict[str, Any],
+                         apply=usecases.BOOKING_EVENT) -> None:
+        if usecases.record_event(self.db, payload, self.clock(), apply):
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
-    def _deliver(self) -> delivery.Outcome:
-        directory = delivery.Directory(self.booking, self.availability,
-                                       self.settings.rpc_timeout)
-        return delivery.deliver_due(self.db, self.clock, self.settings, self.post, directory)
+    def _deliver(self) -> usecases.Outcome:
+        directory = usecases.Directory(self.booking, self.availability)
+        return usecases.deliver_due(self.db, self.clock, self.settings, self.post, directory)

@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nameko.extensions import DependencyProvider
-
 from clinic.settings import Settings
 
 
@@ -84,13 +82,3 @@ class NotificationSettings:
     @property
     def mail_folder(self) -> Path:
         return self.data_dir / "mail"
-
-
-class Config(DependencyProvider):
-    """The service's settings, parsed once per container."""
-
-    def setup(self) -> None:
-        self.settings = NotificationSettings.from_config(self.container.config)
-
-    def get_dependency(self, worker_ctx) -> NotificationSettings:
-        return self.settings

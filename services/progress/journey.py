@@ -171,7 +171,8 @@ def letter_view(course: CourseFacts, for_therapist: bool) -> dict[str, Any] | No
 
 def progress_view(course: CourseFacts, found: list[CheckIn], now: datetime,
                   for_therapist: bool) -> dict[str, Any]:
-    """API.md's progress answer, with the schedule and the open check-in as extensions."""
+    """The progress answer of docs/http-contract.md, with the schedule and the open check-in
+    as extensions."""
     ordered = sorted(found, key=lambda c: c.session_number)
     verdict = scoring.outcome([c.totals() for c in ordered])
     upcoming = next_session(course, now)

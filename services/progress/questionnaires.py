@@ -2,8 +2,8 @@
 
 PHQ-9 (Kroenke, Spitzer, Williams 2001) and GAD-7 (Spitzer, Kroenke, Williams, Löwe 2006), as
 printed on the Pfizer forms: the same prompt, the same four answers scored 0-3, and the
-severity bands of API.md. Nothing here may be reworded: the scores are only comparable with
-the published norms if the questions are the published ones.
+severity bands of docs/http-contract.md. Nothing here may be reworded: the scores are only
+comparable with the published norms if the questions are the published ones.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Totals and severity bands as published; caseness (PHQ-9 >= 10, GAD-7 >= 8), reliable change
 (6 on PHQ-9, 4 on GAD-7) and recovery as the NHS Talking Therapies manual defines them and
-API.md states:
+docs/http-contract.md states:
 - reliable improvement: a reliable fall on at least one measure and no reliable rise on the other;
 - reliable deterioration: a reliable rise on at least one and no reliable fall on the other;
 - recovery: the baseline was a case and the latest is below both thresholds (True), the

@@ -27,7 +27,7 @@ class BookingKeeper:
         self.booking = booking
 
     def course(self, course_id: str, caller: dict[str, Any]) -> dict[str, Any]:
-        return self.booking.get_course(course_id, caller)
+        return self.booking.get_course(caller, course_id)
 
 
 class ProgressService:

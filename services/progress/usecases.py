@@ -1,6 +1,7 @@
 """The progress service's use cases; each owns its transaction.
 
-Who may do what (API.md): the course's client (its manage token, which only booking can check:
+Who may do what (docs/http-contract.md): the course's client (its manage token, which only
+booking can check:
 ``CourseKeeper``), its therapist, the admin. A manage token is checked over RPC *before* a
 transaction opens; a token of another course is 404, as booking answers. The therapist's
 writes (focus, letter) are 403 to a client; another therapist is told the course does not exist.
@@ -241,7 +242,7 @@ class Progress:
             repository.clear_risk(session, course_id)
         return {"course_id": course_id, "risk_unseen": False}
 
-    # ---- personal data (API.md): export and erase, by the courses booking names ------------
+    # ---- personal data (docs/http-contract.md): export and erase, by the courses booking names
 
     def export_courses(self, caller: dict[str, Any], course_ids: list[str]
                        ) -> list[dict[str, Any]]:

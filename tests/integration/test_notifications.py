@@ -153,16 +153,16 @@ def test_confirm_reschedule_cancel_and_a_course_reach_the_mail_server(runner_fac
         assert query["booking"] == [booking["id"]]  # the page knows what to open
         token = query["token"][0]
         manage = Caller(kind="manage", token=token).to_rpc()
-        assert cluster.booking.get_booking(booking["id"], manage)["id"] == booking["id"]
+        assert cluster.booking.get_booking(manage, booking["id"])["id"] == booking["id"]
         assert "jo@clinic.example" not in confirmation.as_string()  # not the therapist's address
 
-        cluster.booking.reschedule_booking(booking["id"], ADMIN, at(4, 11))
+        cluster.booking.reschedule_booking(ADMIN, booking["id"], at(4, 11))
         wait_until(lambda: len(smtp.messages) == 4)
         method, cal = calendar_of(smtp.to("ann@example.org")[-1])
         assert method == "REQUEST" and int(cal.walk("VEVENT")[0]["SEQUENCE"]) == 1
         assert str(cal.walk("VEVENT")[0]["UID"]) == ical.event_uid(booking["id"])
 
-        cluster.booking.cancel_booking(booking["id"], ADMIN)
+        cluster.booking.cancel_booking(ADMIN, booking["id"])
         wait_until(lambda: len(smtp.messages) == 6)
         for address in ("ann@example.org", "jo@clinic.example"):
             method, cal = calendar_of(smtp.to(address)[-1])

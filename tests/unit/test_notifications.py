@@ -20,7 +20,8 @@ START = datetime(2027, 3, 2, 10, 0, tzinfo=UTC)  # a Tuesday, GMT
 
 
 def booking_dict(number: int | None = None, start: datetime = START, **changes: Any) -> dict:
-    """A booking dict exactly as booking events carry it (COMMON.md contract)."""
+    """A booking dict exactly as booking events carry it (``booking_view`` in
+    services/booking/policy.py)."""
     booking = {
         "id": f"bk-{number or 1}", "status": "confirmed", "therapist_id": "dr-jo",
         "session_type": "dit-session", "modality": "in_person", "start": start.isoformat(),

@@ -19,7 +19,7 @@ from gateway.api.catalogue import CourseQuery, SlotQuery, TimeOffIn
 from gateway.auth import presented_token
 from gateway.entrypoints import AccessLog, parse_json_body
 from gateway.limits import RateLimiter, make_limiter
-from services.availability import domain
+from services.availability import inputs
 from services.notifications import composer
 from services.notifications.invitations import summary
 from tests.unit.test_notifications import HEAD, booking_dict
@@ -192,12 +192,12 @@ def test_dates_and_instants_a_thousand_years_away_are_a_400_not_an_overflow():
 
 def test_the_availability_service_refuses_them_itself():
     with pytest.raises(InvalidRequest):
-        domain.date_window("9999-12-01", "9999-12-31", ZoneInfo("Europe/London"))
+        inputs.date_window("9999-12-01", "9999-12-31", ZoneInfo("Europe/London"))
     with pytest.raises(InvalidRequest):
-        domain.instant("9999-12-31T23:00:00-05:00", "end")
+        inputs.instant("9999-12-31T23:00:00-05:00", "end")
     with pytest.raises(InvalidRequest):
-        domain.skip_dates("2027-01-05,9999-12-31")
-    assert domain.date_window("2999-12-01", "2999-12-31", ZoneInfo("Pacific/Kiritimati"))
+        inputs.skip_dates("2027-01-05,9999-12-31")
+    assert inputs.date_window("2999-12-01", "2999-12-31", ZoneInfo("Pacific/Kiritimati"))
 
 
 def test_deeply_nested_json_is_a_400():

@@ -8,26 +8,23 @@ strings with an offset, dates as YYYY-MM-DD.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from clinic import wire
 from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
+from clinic.db import reads, writes
 from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
-from services.availability import domain
+from clinic.events import first_delivery
+from services.availability import inputs, models
 from services.availability import repository as repo
 from services.availability.course_planner import course_conflicts, course_starts
 from services.availability.course_planner import plan_course_options as plan_options
-from services.availability.models import (
-    Room,
-    ScheduleRow,
-    SessionType,
-    Therapist,
-    TherapistToken,
-    TimeOff,
-)
+from services.availability.models import Room, ScheduleRow, SessionType, Therapist, TimeOff
 from services.availability.slots import BookingCheck, Interval
 from services.availability.slots import find_slots as engine_find_slots
 
@@ -49,15 +46,17 @@ def session_type_dict(row: SessionType) -> dict[str, Any]:
     return {"id": row.id, "name": row.name, "duration_minutes": row.duration_minutes}
 
 
+@reads
 def list_session_types(session: Session) -> list[dict[str, Any]]:
     return [session_type_dict(row)
             for row in session.scalars(select(SessionType).order_by(SessionType.id))]
 
 
+@writes
 def create_session_type(session: Session, caller: dict | None,
                         data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_admin()
-    fields = domain.new_session_type(data)
+    fields = inputs.new_session_type(data)
     if session.get(SessionType, fields["id"]) is not None:
         raise _conflict_exists("session type", fields["id"])
     row = SessionType(**fields)
@@ -65,14 +64,16 @@ def create_session_type(session: Session, caller: dict | None,
     return session_type_dict(row)
 
 
+@reads
 def list_rooms(session: Session) -> list[dict[str, Any]]:
     return [{"id": row.id, "name": row.name}
             for row in session.scalars(select(Room).order_by(Room.id))]
 
 
+@writes
 def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_admin()
-    fields = domain.new_room(data)
+    fields = inputs.new_room(data)
     if session.get(Room, fields["id"]) is not None:
         raise _conflict_exists("room", fields["id"])
     session.add(Room(**fields))
@@ -82,10 +83,11 @@ def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> 
 # --- therapists and their tokens ---------------------------------------------------------------
 
 
+@writes
 def create_therapist(session: Session, caller: dict | None, data: dict[str, Any],
                      clinic_timezone: str, now: datetime) -> dict[str, Any]:
     _caller(caller).require_admin()
-    fields = domain.new_therapist(data, clinic_timezone)
+    fields = inputs.new_therapist(data, clinic_timezone)
     if fields["id"] is None:
         fields["id"] = repo.free_therapist_id(session, fields["name"])
     elif session.get(Therapist, fields["id"]) is not None:
@@ -96,39 +98,45 @@ def create_therapist(session: Session, caller: dict | None, data: dict[str, Any]
     return {**repo.public_therapist(row), "email": row.email}
 
 
+@reads
 def list_therapists(session: Session, specialty: str | None = None,
                     modality: str | None = None) -> list[dict[str, Any]]:
     if modality:
-        domain.modality(modality)
+        inputs.modality(modality)
     return [repo.public_therapist(row) for row in repo.therapists(session, specialty, modality)]
 
 
+@reads
 def get_therapist(session: Session, therapist_id: str) -> dict[str, Any]:
     return repo.public_therapist(repo.therapist(session, therapist_id))
 
 
+@reads
 def get_therapist_contact(session: Session, therapist_id: str) -> dict[str, Any]:
     row = repo.therapist(session, therapist_id)
     return {"id": row.id, "name": row.name, "email": row.email, "timezone": row.timezone}
 
 
+@writes
 def issue_therapist_token(session: Session, caller: dict | None, therapist_id: str,
                           now: datetime) -> str:
     _caller(caller).require_admin()
     repo.therapist(session, therapist_id)
     token, digest = new_token(THERAPIST_PREFIX)
-    session.add(TherapistToken(token_hash=digest, therapist_id=therapist_id, created_at=now))
+    session.add(models.TherapistToken(token_hash=digest, therapist_id=therapist_id, created_at=now))
     return token
 
 
+@writes
 def revoke_therapist_tokens(session: Session, caller: dict | None, therapist_id: str) -> int:
     _caller(caller).require_admin()
     repo.therapist(session, therapist_id)
-    result = session.execute(delete(TherapistToken)
-                             .where(TherapistToken.therapist_id == therapist_id))
+    result = session.execute(delete(models.TherapistToken)
+                             .where(models.TherapistToken.therapist_id == therapist_id))
     return result.rowcount
 
 
+@reads
 def authenticate_therapist(session: Session, token: Any) -> str | None:
     if not isinstance(token, str) or not token.startswith(THERAPIST_PREFIX):
         return None
@@ -139,6 +147,7 @@ def authenticate_therapist(session: Session, token: Any) -> str | None:
 # --- calendar feeds ----------------------------------------------------------------------------
 
 
+@writes
 def calendar_feed(session: Session, caller: dict | None, therapist_id: str,
                   now: datetime) -> str:
     """The therapist's feed secret, made on first asking."""
@@ -147,6 +156,7 @@ def calendar_feed(session: Session, caller: dict | None, therapist_id: str,
     return repo.calendar_feed(session, therapist_id, now).secret
 
 
+@writes
 def rotate_calendar_feed(session: Session, caller: dict | None, therapist_id: str,
                          now: datetime) -> str:
     """A new secret; the old one stops working as this transaction commits."""
@@ -158,6 +168,7 @@ def rotate_calendar_feed(session: Session, caller: dict | None, therapist_id: st
     return feed.secret
 
 
+@reads
 def feed_owner(session: Session, secret: Any) -> dict[str, Any] | None:
     """The therapist whose feed this secret opens, or None."""
     if not isinstance(secret, str) or not secret.startswith(FEED_PREFIX):
@@ -169,11 +180,12 @@ def feed_owner(session: Session, secret: Any) -> dict[str, Any] | None:
 # --- schedules and time off --------------------------------------------------------------------
 
 
+@writes
 def put_schedule(session: Session, caller: dict | None, therapist_id: str,
                  data: dict[str, Any], now: datetime) -> dict[str, Any]:
     _caller(caller).require_therapist(therapist_id)
     therapist = repo.therapist(session, therapist_id)
-    checked = domain.schedule_input(data, therapist.timezone)
+    checked = inputs.schedule_input(data, therapist.timezone)
     row = repo.schedule_row(session, therapist_id)
     if row is None:
         row = ScheduleRow(therapist_id=therapist_id)
@@ -184,25 +196,28 @@ def put_schedule(session: Session, caller: dict | None, therapist_id: str,
     return repo.schedule_dict(row)
 
 
+@reads
 def get_schedule(session: Session, therapist_id: str) -> dict[str, Any]:
     therapist = repo.therapist(session, therapist_id)
     row = repo.schedule_row(session, therapist_id)
     if row is None:  # not set yet: an empty week with the defaults
-        return {"timezone": therapist.timezone, "weekly": [], **domain.SCHEDULE_DEFAULTS}
+        return {"timezone": therapist.timezone, "weekly": [], **inputs.SCHEDULE_DEFAULTS}
     return repo.schedule_dict(row)
 
 
+@writes
 def add_time_off(session: Session, caller: dict | None, therapist_id: str,
                  data: dict[str, Any]) -> dict[str, Any]:
     _caller(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
-    start, end, reason = domain.time_off_input(data)
+    start, end, reason = inputs.time_off_input(data)
     row = TimeOff(id=uuid.uuid4().hex, therapist_id=therapist_id, start=start, end=end,
                   reason=reason)
     session.add(row)
     return repo.time_off_dict(row)
 
 
+@reads
 def list_time_off(session: Session, caller: dict | None, therapist_id: str) -> list[dict]:
     _caller(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
@@ -211,11 +226,12 @@ def list_time_off(session: Session, caller: dict | None, therapist_id: str) -> l
     return [repo.time_off_dict(row) for row in rows]
 
 
+@writes
 def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
                     time_off_id: str) -> None:
     _caller(caller).require_therapist(therapist_id)
     repo.therapist(session, therapist_id)
-    row = session.get(TimeOff, time_off_id) if domain.clean_key(time_off_id) else None
+    row = session.get(TimeOff, time_off_id) if wire.clean_key(time_off_id) else None
     if row is None or row.therapist_id != therapist_id:
         raise NotFound(f"No time off {time_off_id!r} for this therapist.")
     session.delete(row)
@@ -228,15 +244,16 @@ def _request(session: Session, therapist_id: str, session_type: Any, modality: A
     """The therapist, its schedule row, the session's length and the checked modality."""
     therapist, schedule, duration = repo.therapist_with_schedule(session, therapist_id,
                                                                  session_type)
-    return therapist, schedule, duration, domain.modality(modality)
+    return therapist, schedule, duration, inputs.modality(modality)
 
 
+@reads
 def find_slots(session: Session, now: datetime, therapist_id: str, session_type: Any,
                modality: Any, from_date: Any, to_date: Any,
                tz: str | None = None) -> dict[str, Any]:
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    zone = domain.zone(tz or therapist.timezone)
-    window = domain.date_window(from_date, to_date, zone)
+    zone = wire.zone(tz or therapist.timezone)
+    window = inputs.date_window(from_date, to_date, zone)
     if row is None:
         return {"slots": [], "timezone": zone.key}
     schedule = repo.engine_schedule(row)
@@ -249,25 +266,26 @@ def find_slots(session: Session, now: datetime, therapist_id: str, session_type:
     taken = repo.calendar(session, therapist_id, schedule, modality, searched, duration, now)
     slots = engine_find_slots(schedule, taken, modality=modality, duration=duration,
                               window=searched, now=now)
-    return {"slots": [{"start": domain.iso(s.start, zone), "end": domain.iso(s.end, zone)}
+    return {"slots": [{"start": wire.iso(s.start, zone), "end": wire.iso(s.end, zone)}
                       for s in slots], "timezone": zone.key}
 
 
+@reads
 def course_options(session: Session, now: datetime, therapist_id: str, session_type: Any,
                    modality: Any, sessions: Any = 16, from_date: Any = None,
                    tz: str | None = None, skip_weeks: Any = None) -> dict[str, Any]:
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    count = domain.sessions_count(sessions)
-    zone = domain.zone(tz or therapist.timezone)
-    first_day = domain.day(from_date, "from") if from_date is not None else (
+    count = inputs.sessions_count(sessions)
+    zone = wire.zone(tz or therapist.timezone)
+    first_day = wire.day(from_date, "from") if from_date is not None else (
         now.astimezone(zone).date())
-    skipped = domain.skip_dates(skip_weeks)
+    skipped = inputs.skip_dates(skip_weeks)
     if row is None:
         return {"options": [], "timezone": therapist.timezone}
     schedule = repo.engine_schedule(row)
-    schedule_zone = domain.zone(schedule.timezone, "timezone")
+    schedule_zone = wire.zone(schedule.timezone, "timezone")
     # ``from`` is read in the caller's zone; the planner counts days in the schedule's.
-    not_before = domain.local_midnight(first_day, zone)
+    not_before = inputs.local_midnight(first_day, zone)
     start_day = not_before.astimezone(schedule_zone).date()
     # Every option's first session lies within a week (plus skipped weeks) of the later of
     # ``from`` and the notice; its last one that many course weeks on.
@@ -285,7 +303,7 @@ def course_options(session: Session, now: datetime, therapist_id: str, session_t
         raise InvalidRequest.field("skip_weeks", str(error)) from None
     return {"timezone": schedule.timezone, "options": [
         {"weekday": option.weekday, "local_time": option.local_time,
-         "sessions": [domain.iso(s.start, zone) for s in option.sessions]}
+         "sessions": [wire.iso(s.start, zone) for s in option.sessions]}
         for option in options if option.sessions[0].start >= not_before]}
 
 
@@ -298,11 +316,12 @@ def _booking_facts(therapist, duration: timedelta, schedule, modality: str,
             "timezone": schedule.timezone if schedule else therapist.timezone}
 
 
+@reads
 def check_session(session: Session, now: datetime, therapist_id: str, session_type: Any,
                   modality: Any, start: Any) -> dict[str, Any]:
     """Is ``start`` on offer, ignoring bookings and holds (the booking service checks those)?"""
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    begins = domain.instant(start, "start")
+    begins = wire.instant(start, "start")
     if row is None:
         raise SlotUnavailable("This therapist has no schedule yet.")
     schedule = repo.engine_schedule(row)
@@ -313,18 +332,19 @@ def check_session(session: Session, now: datetime, therapist_id: str, session_ty
     if not check.is_bookable(begins):
         raise SlotUnavailable("That time is not one this therapist offers.")
     return {**_booking_facts(therapist, duration, schedule, modality, list(taken.rooms)),
-            "session_type": session_type, "start": domain.iso(begins),
-            "end": domain.iso(begins + duration)}
+            "session_type": session_type, "start": wire.iso(begins),
+            "end": wire.iso(begins + duration)}
 
 
+@reads
 def check_course(session: Session, now: datetime, therapist_id: str, session_type: Any,
                  modality: Any, first_start: Any, sessions: Any = 16,
                  skip_weeks: Any = None) -> dict[str, Any]:
     """The course's weekly sessions and those the schedule does not offer (busy ignored)."""
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
-    begins = domain.instant(first_start, "first_start")
-    count = domain.sessions_count(sessions)
-    skipped = domain.skip_dates(skip_weeks)
+    begins = wire.instant(first_start, "first_start")
+    count = inputs.sessions_count(sessions)
+    skipped = inputs.skip_dates(skip_weeks)
     schedule = repo.engine_schedule(row) if row else None
     try:
         starts = course_starts(schedule.timezone if schedule else therapist.timezone, begins,
@@ -343,12 +363,21 @@ def check_course(session: Session, now: datetime, therapist_id: str, session_typ
         rooms = list(taken.rooms)
     return {**_booking_facts(therapist, duration, schedule, modality, rooms),
             "session_type": session_type,
-            "sessions": [{"start": domain.iso(s), "end": domain.iso(s + duration)}
+            "sessions": [{"start": wire.iso(s), "end": wire.iso(s + duration)}
                          for s in starts],
-            "conflicts": [domain.iso(s) for s in conflicts]}
+            "conflicts": [wire.iso(s) for s in conflicts]}
 
 
 # --- busy times from booking events ------------------------------------------------------------
+
+
+@writes
+def apply_event(session: Session, payload: dict[str, Any],
+                change: Callable[[Session, dict[str, Any], datetime], None],
+                now: datetime) -> None:
+    """One booking event, once: its id is recorded in the transaction that applies it."""
+    if first_delivery(session, models.processed_events, payload["id"]):
+        change(session, payload["data"], now)
 
 
 def on_hold_placed(session: Session, data: dict[str, Any], now: datetime) -> None:

@@ -1,41 +1,13 @@
-"""Check-in invitations, risk alerts and the shared-letter notice in the notifications service:
-when they are due, that each goes once, and that no health data is in any of them."""
+"""Check-in invitations, risk alerts and the shared-letter notice through the notifications
+service, on SQLite and PostgreSQL: each goes once, and no health data is in any of them (when
+they are due: tests/unit/test_notifications_checkin_rules.py)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from services.notifications import checkins
-from services.notifications.schedule import KnownSession
-from tests.unit.test_notifications import START, booking_dict, course_dict, course_sessions, event
-from tests.unit.test_notifications_service import log, mails, world  # noqa: F401 (fixture)
-
-HOURS = 48.0
-
-
-def known(number: int = 2, start=START, scheduled_at=None, status="confirmed",
-          course_id="crs-1") -> KnownSession:
-    booking = booking_dict(number, start)
-    return KnownSession(booking["id"], course_id, "dr-jo", start, start + timedelta(minutes=50),
-                        status, scheduled_at or start - timedelta(days=30), booking)
-
-
-def test_an_invitation_is_due_checkin_hours_before_a_course_session():
-    session = known()
-    opens = START - timedelta(hours=HOURS)
-    assert not checkins.invitation_due(session, opens - timedelta(seconds=1), HOURS, set())
-    assert checkins.invitation_due(session, opens, HOURS, set())
-    assert checkins.invitation_due(session, START - timedelta(minutes=1), HOURS, set())
-    assert not checkins.invitation_due(session, START, HOURS, set())
-
-
-def test_no_invitation_when_booked_inside_the_window_cancelled_checked_in_or_no_course():
-    now = START - timedelta(hours=10)
-    assert not checkins.invitation_due(known(scheduled_at=START - timedelta(hours=20)), now,
-                                       HOURS, set())
-    assert not checkins.invitation_due(known(status="cancelled"), now, HOURS, set())
-    assert not checkins.invitation_due(known(), now, HOURS, {"bk-2"})
-    assert not checkins.invitation_due(known(course_id=None), now, HOURS, set())
+from tests.integration.test_notifications_delivery import log, mails, world  # noqa: F401
+from tests.unit.test_notifications import START, course_dict, course_sessions, event
 
 
 def course_booked(world) -> list[dict]:  # noqa: F811

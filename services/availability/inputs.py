@@ -11,16 +11,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from clinic.errors import InvalidRequest
+from clinic.wire import (  # one parser per kind of value, everywhere
+    day,
+    instant,
+    invalid,
+    text,
+    zone,
+)
 from services.availability.course_planner import MAX_SESSIONS, MIN_SESSIONS, WEEKDAY_NAMES
 from services.availability.slots import MODALITIES, Interval, Schedule, WeeklyRule
 
 MAX_RANGE_DAYS = 92
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 HH_MM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 MAX_SESSION_MINUTES = 12 * 60
 
 SCHEDULE_DEFAULTS = {"buffer_minutes": 10, "slot_interval_minutes": 60, "min_notice_hours": 24,
@@ -28,56 +33,6 @@ SCHEDULE_DEFAULTS = {"buffer_minutes": 10, "slot_interval_minutes": 60, "min_not
 # field -> (lowest, highest) allowed
 SCHEDULE_LIMITS = {"buffer_minutes": (0, 240), "slot_interval_minutes": (5, 1440),
                    "min_notice_hours": (0, 24 * 365), "horizon_days": (1, 3 * 365)}
-
-
-def invalid(field: str, message: str) -> InvalidRequest:
-    return InvalidRequest.field(field, message)
-
-
-def zone(name: Any, field: str = "tz") -> ZoneInfo:
-    if not isinstance(name, str) or not name.strip():
-        raise invalid(field, "Give an IANA time zone such as Europe/London.")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise invalid(field, f"{name!r} is not a known IANA time zone.") from None
-
-
-def day(value: Any, field: str) -> date:
-    if not isinstance(value, str) or not ISO_DATE.match(value):
-        raise invalid(field, "Give a date as YYYY-MM-DD.")
-    try:
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise invalid(field, f"{value!r} is not a calendar date.") from None
-    return not_too_far(parsed, field)
-
-
-# Nothing is booked a thousand years ahead (or before 1900), and date arithmetic near
-# 0001-01-01 or 9999-12-31 overflows.
-FIRST_YEAR, LAST_YEAR = 1900, 2999
-
-
-def not_too_far(value: date, field: str) -> date:
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise invalid(field, f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
-    return value
-
-
-def instant(value: Any, field: str) -> datetime:
-    """An RFC 3339 instant with an offset; naive timestamps are refused, never guessed."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise invalid(field, "Give an instant such as 2026-12-01T10:00:00Z.") from None
-    else:
-        raise invalid(field, "Give an instant such as 2026-12-01T10:00:00Z.")
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
-        raise invalid(field, "The time needs an offset (Z or +01:00); naive times are ambiguous.")
-    return not_too_far(parsed, field).astimezone(UTC)
 
 
 def modality(value: Any, field: str = "modality") -> str:
@@ -90,21 +45,6 @@ def slug(value: Any, field: str = "id") -> str:
     if not isinstance(value, str) or not SLUG.match(value) or len(value) > 64:
         raise invalid(field, "Use lowercase letters, digits and single hyphens (at most 64).")
     return value
-
-
-def clean_key(value: Any) -> bool:
-    """Whether ``value`` can be looked up as an id at all (PostgreSQL refuses NUL bytes)."""
-    return isinstance(value, str) and "\x00" not in value and len(value) <= 200
-
-
-def text(value: Any, field: str, *, required: bool = True, limit: int = 200) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value.strip() or "\x00" in value:
-        raise invalid(field, "This must be a non-empty text (and no NUL characters).")
-    if len(value) > limit:
-        raise invalid(field, f"At most {limit} characters.")
-    return value.strip()
 
 
 def whole_number(value: Any, field: str, low: int, high: int) -> int:
@@ -269,6 +209,3 @@ def time_off_input(data: dict[str, Any]) -> tuple[datetime, datetime, str | None
     return start, end, text(data.get("reason"), "reason", required=False, limit=500)
 
 
-def iso(moment: datetime, tz: ZoneInfo | None = None) -> str:
-    """An instant for the wire, with its offset (in ``tz`` when given)."""
-    return moment.astimezone(tz or UTC).isoformat()

@@ -7,13 +7,15 @@ an event's sessions, its notices and its ``processed_events`` row commit togethe
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from clinic.ical import instant
+from clinic.sql import upsert
+from clinic.wire import utc
 from services.notifications import notices as notice_rules
 from services.notifications import schedule
 from services.notifications.models import notifications, sessions
@@ -23,26 +25,13 @@ BOOKING_EVENTS = ("booking_confirmed", "booking_rescheduled", "booking_cancelled
 COURSE_EVENTS = ("course_booked", "course_cancelled")
 
 
-def utc(moment: datetime) -> datetime:
-    """SQLite keeps no offset: everything is stored as UTC and read back as aware UTC."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _insert(session: Session, table):
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
 # ---- sessions known from booking events -------------------------------------------------
 
 
 def upsert_session(session: Session, booking: dict[str, Any], now: datetime) -> bool:
     """Store ``booking`` unless a newer sequence is already known; True if it was applied."""
     start, end = utc(instant(booking["start"])), utc(instant(booking["end"]))
-    statement = _insert(session, sessions).values(
+    statement = upsert(session, sessions).values(
         booking_id=booking["id"], course_id=booking.get("course_id"),
         therapist_id=booking["therapist_id"], start=start, end=end, status=booking["status"],
         sequence=int(booking.get("sequence") or 0), scheduled_at=utc(now), booking=booking)
@@ -125,7 +114,7 @@ def add_notices(session: Session, found: list[Notice], now: datetime) -> int:
     """Insert each notice unless its key is there already; returns how many were new."""
     added = 0
     for notice in found:
-        statement = _insert(session, notifications).values(
+        statement = upsert(session, notifications).values(
             dedupe_key=notice.dedupe_key, kind=notice.kind, channel=notice.channel,
             recipient_role=notice.recipient_role, recipient=notice.recipient,
             booking_id=notice.booking_id, course_id=notice.course_id,

@@ -1,4 +1,6 @@
-"""Sending what the log says is due: claim, compose, send outside any transaction, record.
+"""The notifications service's use cases: recording what booking events call for, planning
+reminders, showing the delivery log, and sending what the log says is due: claim, compose, send
+outside any transaction, record.
 
 Exactly once: a message's row exists before it is sent, and is claimed by one sender at a time.
 What cannot be made perfect is a crash after the mail server accepted a message and before the
@@ -14,11 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import eventlet
+from sqlalchemy.orm import Session
 
+from clinic.access import Caller
 from clinic.db import UnitOfWork
-from services.notifications import composer, ledger, mailer, progress_letters
+from clinic.errors import NotFound
+from clinic.events import first_delivery
+from services.notifications import checkin_store, composer, mailer, progress_letters, repository
 from services.notifications.invitations import invitation
+from services.notifications.models import processed_events
 from services.notifications.settings import NotificationSettings
 
 log = logging.getLogger(__name__)
@@ -27,29 +33,61 @@ BATCH = 50
 MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 
 
+# What an event turns into: rows of the delivery log (and known sessions) in the event's
+# transaction; how many messages are new.
+Apply = Callable[[Session, dict[str, Any], datetime], int]
+BOOKING_EVENT: Apply = repository.apply_event
+
+
+def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime,
+                 apply: Apply = BOOKING_EVENT) -> int:
+    """The messages an event calls for, written with the event's id in one transaction (a
+    redelivered event writes nothing); how many are new."""
+    with uow.transaction() as session:
+        if not first_delivery(session, processed_events, payload["id"]):
+            return 0
+        return apply(session, payload, now)
+
+
+def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
+    """Add the reminders, end-of-course notices and check-in invitations that have come due."""
+    with uow.transaction() as session:
+        repository.plan_due(session, now, settings.reminder_hours,
+                            settings.course_ending_notice_sessions)
+        checkin_store.plan_invitations(session, now, settings.checkin_hours)
+
+
+def list_notifications(uow: UnitOfWork, caller: Caller, booking_id: str | None,
+                       course_id: str | None) -> list[dict[str, Any]]:
+    """The delivery log: all of it for the admin; a booking's or course's for its therapist."""
+    with uow.reading() as session:
+        if not caller.is_admin:
+            if caller.kind != "therapist" or not (booking_id or course_id):
+                caller.require_admin()  # the whole log is the admin's
+            owner = repository.therapist_of(session, booking_id, course_id)
+            if owner is None:
+                raise NotFound("No notifications for that booking or course.")
+            caller.require_therapist(owner)
+        return repository.listing(session, booking_id, course_id)
+
+
 class Directory:
     """What other services know that a letter needs: the manage link, the therapist's contact.
 
-    Calls are bounded by ``RPC_TIMEOUT_SECONDS``; a failure fails this attempt (retried later).
+    ``booking`` and ``availability`` are ``clinic.rpc.ServiceRpc`` clients: each call is bounded
+    by ``RPC_TIMEOUT_SECONDS`` and a late or missing answer is a ``ServiceUnavailable`` (an
+    ordinary exception), which fails this attempt; it is retried later.
     """
 
-    def __init__(self, booking, availability, timeout: float):
+    def __init__(self, booking, availability):
         self.booking = booking
         self.availability = availability
-        self.timeout = timeout
-
-    def _call(self, proxy, method: str, *args: Any) -> Any:
-        # An ordinary exception, not eventlet's Timeout (a BaseException): one escaping a
-        # worker skips nameko's result handling and would leave the timer waiting forever.
-        late = TimeoutError(f"{method} did not answer within {self.timeout:g}s")
-        with eventlet.Timeout(self.timeout, late):
-            return getattr(proxy, method)(*args)
 
     def manage_token(self, kind: str, ident: str) -> str:
-        return self._call(self.booking, "issue_manage_token", kind, ident)
+        return self.booking.issue_manage_token(kind, ident)
 
     def therapist_contact(self, therapist_id: str) -> dict[str, Any]:
-        return self._call(self.availability, "get_therapist_contact", therapist_id)
+        return self.availability.get_therapist_contact(therapist_id)
 
 
 @dataclass(frozen=True)
@@ -71,10 +109,10 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
     lease = timedelta(seconds=settings.claim_lease_seconds)
     while True:
         with uow.transaction() as session:
-            claimed = ledger.claim_due(session, now(), BATCH, lease)
+            claimed = repository.claim_due(session, now(), BATCH, lease)
         for item in claimed:
             with uow.transaction() as session:
-                if not ledger.renew_claim(session, item, now(), lease):
+                if not repository.renew_claim(session, item, now(), lease):
                     continue
             try:
                 recipient = send_one(item, settings, post, directory, now())
@@ -82,13 +120,13 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
                 log.warning("notification %s (%s to %s) not sent, attempt %s: %s", item.id,
                             item.kind, item.recipient_role, item.attempts, error)
                 with uow.transaction() as session:
-                    ledger.mark_failed_attempt(session, item, f"{type(error).__name__}: {error}",
-                                               now(), settings.max_attempts,
-                                               settings.retry_seconds)
+                    repository.mark_failed_attempt(
+                        session, item, f"{type(error).__name__}: {error}", now(),
+                        settings.max_attempts, settings.retry_seconds)
                 failed += 1
                 continue
             with uow.transaction() as session:
-                ledger.mark_sent(session, item.id, recipient, now())
+                repository.mark_sent(session, item.id, recipient, now())
             sent += 1
         if len(claimed) < BATCH:
             return Outcome(sent, failed)
@@ -105,7 +143,7 @@ def _optional(lookup: Callable[[], Any], needed: bool) -> Any:
         return None
 
 
-def send_one(item: ledger.Claimed, settings: NotificationSettings, post: mailer.Post,
+def send_one(item: repository.Claimed, settings: NotificationSettings, post: mailer.Post,
              directory: Directory, now: datetime) -> str:
     """Compose and send one claimed notification; returns the address it went to."""
     head = letterhead(settings)

@@ -19,8 +19,8 @@ from clinic.db import UnitOfWork, create_engine_for, is_sqlite
 from clinic.errors import Forbidden, InvalidRequest, InvalidState, NotFound, Unauthorized
 from services.progress.models import outbox
 from services.progress.service import ProgressService
+from tests.integration.test_notifications_delivery import Clock
 from tests.unit.test_notifications import START, course_dict, course_sessions, event
-from tests.unit.test_notifications_service import Clock
 
 ADMIN = Caller(kind="admin").to_rpc()
 THERAPIST = Caller(kind="therapist", therapist_id="dr-jo").to_rpc()
@@ -41,7 +41,7 @@ class Booking:
     def __init__(self, courses: dict[str, dict]) -> None:
         self.courses = courses
 
-    def get_course(self, course_id: str, caller: dict) -> dict:
+    def get_course(self, caller: dict, course_id: str) -> dict:
         who = Caller.from_rpc(caller)
         if who.kind == "public":
             raise Unauthorized("This needs the course's manage token.")

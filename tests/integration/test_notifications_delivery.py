@@ -21,7 +21,7 @@ from nameko.testing.services import worker_factory
 from clinic.access import Caller
 from clinic.db import UnitOfWork, create_engine_for, is_sqlite
 from clinic.errors import Forbidden, NotFound, Unauthorized
-from services.notifications import ledger, mailer
+from services.notifications import mailer, repository
 from services.notifications.models import notifications
 from services.notifications.service import NotificationsService
 from services.notifications.settings import NotificationSettings
@@ -305,14 +305,14 @@ def test_a_row_late_in_a_slow_batch_is_sent_by_one_sender_only(world):
     world.clock.now += timedelta(hours=1)
     lease = timedelta(seconds=world.settings.claim_lease_seconds)
     with world.db.transaction() as session:
-        first = ledger.claim_due(session, world.clock.now, 50, lease)
+        first = repository.claim_due(session, world.clock.now, 50, lease)
     world.clock.now += lease + timedelta(seconds=1)
     with world.db.transaction() as session:
-        second = ledger.claim_due(session, world.clock.now, 50, lease)
+        second = repository.claim_due(session, world.clock.now, 50, lease)
     assert {c.id for c in first} == {c.id for c in second}
     with world.db.transaction() as session:
-        assert not any(ledger.renew_claim(session, c, world.clock.now, lease) for c in first)
-        assert all(ledger.renew_claim(session, c, world.clock.now, lease) for c in second)
+        assert not any(repository.renew_claim(session, c, world.clock.now, lease) for c in first)
+        assert all(repository.renew_claim(session, c, world.clock.now, lease) for c in second)
 
 
 def test_dates_survive_the_database_as_aware_utc(world):

@@ -1,8 +1,8 @@
 """The booking service's methods through nameko's worker_factory, on SQLite and PostgreSQL.
 
 The database is real (migrated, on both backends); the availability RPC is replaced by a small
-double that answers by COMMON.md's contract (unit tier only; the integration and end-to-end
-tests run the real AvailabilityService).
+double that answers as availability's check_session and check_course do (the other integration
+and the end-to-end tests run the real AvailabilityService).
 """
 
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +22,7 @@ from clinic.errors import (
     SlotUnavailable,
     Unauthorized,
 )
+from clinic.settings import Settings
 from services.booking.models import bookings, courses, idempotency_keys, outbox
 from services.booking.service import BookingService
 
@@ -110,9 +111,10 @@ def clock():
 @pytest.fixture
 def service(uow, clock):
     return worker_factory(BookingService, db=uow, clock=clock, availability=Availability(),
-                          settings={"hold_minutes": 10, "cancellation_notice_hours": 48,
-                                    "video_base": "https://meet.example",
-                                    "clinic_timezone": "Europe/London"})
+                          settings=Settings.from_config({
+                              "HOLD_MINUTES": "10", "CANCELLATION_NOTICE_HOURS": "48",
+                              "CLINIC_VIDEO_BASE_URL": "https://meet.example",
+                              "CLINIC_TIMEZONE": "Europe/London"}))
 
 
 def request(start=START, therapist="t1", modality="video", **extra):
@@ -186,16 +188,16 @@ def test_a_hold_is_extended_once_by_its_owner_and_then_lapses_on_its_new_time(
     hold = service.place_hold("t1", "dit", "video", iso(START))
     owner = manage(hold["manage_token"])
     with pytest.raises(Unauthorized):
-        service.extend_hold(hold["id"], Caller(kind="public").to_rpc())
+        service.extend_hold(Caller(kind="public").to_rpc(), hold["id"])
     stranger = service.place_hold("t1", "dit", "video", iso(START + timedelta(hours=2)))
     with pytest.raises(NotFound):  # another hold's token does not reach this one
-        service.extend_hold(hold["id"], manage(stranger["manage_token"]))
+        service.extend_hold(manage(stranger["manage_token"]), hold["id"])
     clock.now = NOW + timedelta(minutes=8)
-    extended = service.extend_hold(hold["id"], owner)
+    extended = service.extend_hold(owner, hold["id"])
     assert extended["expires_at"] == iso(NOW + timedelta(minutes=18))
     assert extended["status"] == "held" and "manage_token" not in extended
     with pytest.raises(InvalidState):  # once only
-        service.extend_hold(hold["id"], owner)
+        service.extend_hold(owner, hold["id"])
     clock.now = NOW + timedelta(minutes=12)  # past the first expiry: still held
     service.expire_holds()
     with pytest.raises(SlotUnavailable):
@@ -207,18 +209,18 @@ def test_a_hold_is_extended_once_by_its_owner_and_then_lapses_on_its_new_time(
     assert count(uow, bookings, bookings.c.id == hold["id"],
                  bookings.c.status == "expired") == 1
     with pytest.raises(HoldExpired):
-        service.extend_hold(hold["id"], owner)
+        service.extend_hold(owner, hold["id"])
 
 
 def test_an_expired_or_used_hold_cannot_be_extended(service, clock):
     late = service.place_hold("t1", "dit", "video", iso(START))
     clock.now = NOW + timedelta(minutes=10)  # at its expiry, before the timer marks it
     with pytest.raises(HoldExpired):
-        service.extend_hold(late["id"], manage(late["manage_token"]))
+        service.extend_hold(manage(late["manage_token"]), late["id"])
     used = service.place_hold("t1", "dit", "video", iso(START + timedelta(hours=2)))
     service.create_booking(request(START + timedelta(hours=2), hold_id=used["id"]))
     with pytest.raises(InvalidState):
-        service.extend_hold(used["id"], manage(used["manage_token"]))
+        service.extend_hold(manage(used["manage_token"]), used["id"])
 
 
 def test_the_timer_expires_holds_once(service, uow, clock):
@@ -240,7 +242,7 @@ def test_a_hold_becomes_the_booking(service, uow):
     with pytest.raises(InvalidState):
         service.create_booking(request(modality="in_person", hold_id=hold["id"]))
     with pytest.raises(NotFound):  # a hold is not a booking
-        service.get_booking(hold["id"], ADMIN)
+        service.get_booking(ADMIN, hold["id"])
 
 
 def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(service, uow, clock):
@@ -248,7 +250,7 @@ def test_idempotency_key_replays_the_first_answer_and_refuses_another_body(servi
     again = service.create_booking(request(), "key-1")
     assert again["id"] == first["id"] and again["start"] == first["start"]
     assert again["manage_token"] != first["manage_token"]  # a fresh, equally valid token
-    assert service.get_booking(first["id"], manage(again["manage_token"]))["id"] == first["id"]
+    assert service.get_booking(manage(again["manage_token"]), first["id"])["id"] == first["id"]
     with pytest.raises(IdempotencyConflict):
         service.create_booking(request(START + timedelta(hours=2)), "key-1")
     assert count(uow, bookings) == 1
@@ -286,20 +288,20 @@ def test_a_repeated_change_with_its_key_answers_what_was_done(service, uow):
     booking = service.create_booking(request())
     owner = manage(booking["manage_token"])
     later = iso(START + timedelta(hours=3))
-    moved = service.reschedule_booking(booking["id"], owner, later, "move-1")
-    assert service.reschedule_booking(booking["id"], owner, later, "move-1") == moved
-    cancelled = service.cancel_booking(booking["id"], owner, "ill", "cancel-1")
-    assert service.cancel_booking(booking["id"], owner, "ill", "cancel-1") == cancelled
+    moved = service.reschedule_booking(owner, booking["id"], later, "move-1")
+    assert service.reschedule_booking(owner, booking["id"], later, "move-1") == moved
+    cancelled = service.cancel_booking(owner, booking["id"], "ill", "cancel-1")
+    assert service.cancel_booking(owner, booking["id"], "ill", "cancel-1") == cancelled
     with pytest.raises(InvalidState):  # a new request is still refused
-        service.cancel_booking(booking["id"], owner, "ill", "cancel-2")
+        service.cancel_booking(owner, booking["id"], "ill", "cancel-2")
     with pytest.raises(IdempotencyConflict):  # and a key stands for one request only
-        service.cancel_booking(booking["id"], owner, "other reason", "cancel-1")
+        service.cancel_booking(owner, booking["id"], "other reason", "cancel-1")
     assert [kind for kind, _ in events(uow)].count("booking_cancelled") == 1
     assert [kind for kind, _ in events(uow)].count("booking_rescheduled") == 1
 
     course = service.create_course(course_request(), "course-1")
-    first = service.cancel_course(course["id"], manage(course["manage_token"]), None, "stop-1")
-    again = service.cancel_course(course["id"], manage(course["manage_token"]), None, "stop-1")
+    first = service.cancel_course(manage(course["manage_token"]), course["id"], None, "stop-1")
+    again = service.cancel_course(manage(course["manage_token"]), course["id"], None, "stop-1")
     assert again == first and again["status"] == "cancelled"
     assert [kind for kind, _ in events(uow)].count("course_cancelled") == 1
 
@@ -308,7 +310,7 @@ def test_a_repeated_hold_with_its_key_is_the_same_hold(service, uow):
     first = service.place_hold("t1", "dit", "video", iso(START), "hold-1")
     again = service.place_hold("t1", "dit", "video", iso(START), "hold-1")
     assert again["id"] == first["id"] and again["manage_token"] != first["manage_token"]
-    service.release_hold(first["id"], manage(again["manage_token"]))  # the new token works
+    service.release_hold(manage(again["manage_token"]), first["id"])  # the new token works
     with pytest.raises(IdempotencyConflict):
         service.place_hold("t1", "dit", "video", iso(START + timedelta(hours=1)), "hold-1")
     assert [kind for kind, _ in events(uow)].count("hold_placed") == 1
@@ -316,30 +318,30 @@ def test_a_repeated_hold_with_its_key_is_the_same_hold(service, uow):
 
 def test_a_repeat_is_authorised_before_it_is_answered(service):
     booking = service.create_booking(request())
-    service.cancel_booking(booking["id"], manage(booking["manage_token"]), None, "cancel-1")
+    service.cancel_booking(manage(booking["manage_token"]), booking["id"], None, "cancel-1")
     stranger = service.create_booking(request(START + timedelta(hours=5)))
     with pytest.raises((NotFound, Unauthorized)):
-        service.cancel_booking(booking["id"], manage(stranger["manage_token"]), None, "cancel-1")
+        service.cancel_booking(manage(stranger["manage_token"]), booking["id"], None, "cancel-1")
 
 
 def test_cancellation_policy(service, clock):
     client_booking = service.create_booking(request())
     clock.now = START - timedelta(hours=47)
-    cancelled = service.cancel_booking(client_booking["id"],
-                                       manage(client_booking["manage_token"]), "ill")
+    cancelled = service.cancel_booking(manage(client_booking["manage_token"]),
+                                       client_booking["id"], "ill")
     assert (cancelled["status"], cancelled["late_cancellation"], cancelled["cancelled_by"]) == (
         "cancelled", True, "client")
     assert cancelled["sequence"] == 1
     with pytest.raises(InvalidState):
-        service.cancel_booking(client_booking["id"], manage(client_booking["manage_token"]))
+        service.cancel_booking(manage(client_booking["manage_token"]), client_booking["id"])
     therapist_booking = service.create_booking(request())  # the slot is free again
-    cancelled = service.cancel_booking(therapist_booking["id"], THERAPIST)
+    cancelled = service.cancel_booking(THERAPIST, therapist_booking["id"])
     assert (cancelled["late_cancellation"], cancelled["cancelled_by"]) == (False, "therapist")
 
 
 def test_early_client_cancellation_is_not_late(service):
     booking = service.create_booking(request(START + timedelta(days=3)))
-    cancelled = service.cancel_booking(booking["id"], manage(booking["manage_token"]))
+    cancelled = service.cancel_booking(manage(booking["manage_token"]), booking["id"])
     assert cancelled["late_cancellation"] is False
 
 
@@ -347,26 +349,26 @@ def test_only_the_owner_therapist_or_admin_see_a_booking(service):
     booking = service.create_booking(request())
     stranger = service.create_booking(request(therapist="t2"))
     with pytest.raises(Unauthorized):
-        service.get_booking(booking["id"], None)
+        service.get_booking(None, booking["id"])
     for caller in (manage(stranger["manage_token"]),
                    Caller(kind="therapist", therapist_id="t2").to_rpc(),
                    manage("mng_forged")):
         with pytest.raises(NotFound):
-            service.get_booking(booking["id"], caller)
+            service.get_booking(caller, booking["id"])
     for caller in (manage(booking["manage_token"]), THERAPIST, ADMIN):
-        assert service.get_booking(booking["id"], caller)["id"] == booking["id"]
+        assert service.get_booking(caller, booking["id"])["id"] == booking["id"]
 
 
 def test_attendance_only_once_started_and_only_by_the_clinic(service, uow, clock):
     booking = service.create_booking(request())
     with pytest.raises(InvalidState):
-        service.mark_attendance(booking["id"], THERAPIST, "attended")
+        service.mark_attendance(THERAPIST, booking["id"], "attended")
     clock.now = START
     from clinic.errors import Forbidden
 
     with pytest.raises(Forbidden):
-        service.mark_attendance(booking["id"], manage(booking["manage_token"]), "attended")
-    marked = service.mark_attendance(booking["id"], THERAPIST, "no_show")
+        service.mark_attendance(manage(booking["manage_token"]), booking["id"], "attended")
+    marked = service.mark_attendance(THERAPIST, booking["id"], "no_show")
     assert (marked["status"], marked["sequence"]) == ("no_show", 1)
     assert events(uow)[-1][0] == "attendance_marked"
 
@@ -375,11 +377,11 @@ def test_reschedule_is_atomic(service, uow):
     booking = service.create_booking(request(modality="in_person"))
     service.create_booking(request(START + timedelta(hours=3), therapist="t1"))
     with pytest.raises(SlotUnavailable):
-        service.reschedule_booking(booking["id"], manage(booking["manage_token"]),
+        service.reschedule_booking(manage(booking["manage_token"]), booking["id"],
                                    iso(START + timedelta(hours=3)))
-    unchanged = service.get_booking(booking["id"], ADMIN)
+    unchanged = service.get_booking(ADMIN, booking["id"])
     assert (unchanged["start"], unchanged["sequence"]) == (iso(START), 0)
-    moved = service.reschedule_booking(booking["id"], manage(booking["manage_token"]),
+    moved = service.reschedule_booking(manage(booking["manage_token"]), booking["id"],
                                        iso(START + timedelta(hours=1)))
     assert (moved["id"], moved["start"], moved["sequence"]) == (
         booking["id"], iso(START + timedelta(hours=1)), 1)
@@ -421,13 +423,13 @@ def test_a_course_books_numbered_sessions_and_cancels_what_has_not_started(servi
 
     owner = manage(course["manage_token"])
     third = sessions[2]["booking_id"]
-    moved = service.reschedule_booking(third, owner, iso(START + timedelta(weeks=3, hours=2)))
+    moved = service.reschedule_booking(owner, third, iso(START + timedelta(weeks=3, hours=2)))
     assert (moved["course_id"], moved["session_number"]) == (course["id"], 3)
-    assert service.get_booking(third, owner)["course_sessions"] == 16
+    assert service.get_booking(owner, third)["course_sessions"] == 16
 
     clock.now = START + timedelta(weeks=4, hours=1)  # four sessions started
-    service.mark_attendance(sessions[0]["booking_id"], THERAPIST, "attended")
-    cancelled = service.cancel_course(course["id"], owner)
+    service.mark_attendance(THERAPIST, sessions[0]["booking_id"], "attended")
+    cancelled = service.cancel_course(owner, course["id"])
     assert cancelled["status"] == "cancelled"
     statuses = [s["status"] for s in cancelled["sessions"]]
     assert statuses[:4] == ["attended", "confirmed", "confirmed", "confirmed"]
@@ -436,17 +438,17 @@ def test_a_course_books_numbered_sessions_and_cancels_what_has_not_started(servi
     kind, data = events(uow)[-1]
     assert kind == "course_cancelled" and len(data["cancelled"]) == 12
     with pytest.raises(InvalidState):
-        service.cancel_course(course["id"], owner)
+        service.cancel_course(owner, course["id"])
 
 
 def test_therapist_lists_their_bookings_between_dates(service):
     service.create_booking(request())
     service.create_booking(request(START + timedelta(days=1)))
     service.create_booking(request(therapist="t2"))
-    listed = service.list_therapist_bookings("t1", THERAPIST, "2027-03-02", "2027-03-02")
+    listed = service.list_therapist_bookings(THERAPIST, "t1", "2027-03-02", "2027-03-02")
     assert [b["start"] for b in listed] == [iso(START)]
     with pytest.raises(Unauthorized):
-        service.list_therapist_bookings("t1", None, "2027-03-02", "2027-03-02")
+        service.list_therapist_bookings(None, "t1", "2027-03-02", "2027-03-02")
 
 
 def test_the_feed_shows_initials_never_contact_details_notes_or_reasons(service, clock):
@@ -455,8 +457,8 @@ def test_the_feed_shows_initials_never_contact_details_notes_or_reasons(service,
     kept = service.create_booking(request(START + timedelta(days=1), client=private))
     moved = service.create_booking(request(START + timedelta(days=2), client=private))
     service.create_booking(request(therapist="t2"))
-    service.cancel_booking(kept["id"], ADMIN, "bereavement")
-    service.reschedule_booking(moved["id"], ADMIN, iso(START + timedelta(days=3)))
+    service.cancel_booking(ADMIN, kept["id"], "bereavement")
+    service.reschedule_booking(ADMIN, moved["id"], iso(START + timedelta(days=3)))
     service.place_hold("t1", "dit", "video", iso(START + timedelta(days=4)))
 
     clock.now = START + timedelta(days=90, hours=1)  # the first booking is now 90 days back

@@ -1,0 +1,200 @@
+"""The booking service's SQL: rows of holds, bookings, courses, manage tokens, Idempotency-Keys
+and outbox events. Functions of a session; the use cases own the transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from clinic.access import token_hash
+from clinic.errors import NotFound
+from clinic.events import Event
+from clinic.outbox import record
+from services.booking.models import (
+    ACTIVE_STATUSES,
+    bookings,
+    courses,
+    idempotency_keys,
+    manage_tokens,
+    outbox,
+)
+from services.booking.policy import BOOKING_STATUSES
+
+SOURCE = "booking"
+ROOMS_LOCK = 0x726F6F6D  # PostgreSQL advisory lock key of the clinic's rooms ("room")
+
+
+def emit(session: Session, event_type: str, data: dict[str, Any]) -> None:
+    """An event, written to the outbox in the change's own transaction."""
+    record(session, outbox, Event(event_type, data, SOURCE))
+
+
+# --- bookings (holds are rows of it too) ---------------------------------------------------
+
+def booking_row(session: Session, row_id: str, statuses: tuple[str, ...] = BOOKING_STATUSES,
+                what: str = "booking", for_update: bool = False) -> Mapping[str, Any]:
+    """One row in one of ``statuses``, or NotFound naming ``what``."""
+    return _one(session, bookings, row_id, what, for_update, bookings.c.status.in_(statuses))
+
+
+def course_row(session: Session, course_id: str, for_update: bool = False) -> Mapping[str, Any]:
+    return _one(session, courses, course_id, "course", for_update)
+
+
+def _one(session: Session, table, row_id: str, what: str, for_update: bool,
+         *where) -> Mapping[str, Any]:
+    if "\x00" in str(row_id):  # not an id we could have made (nor can PostgreSQL hold it)
+        raise NotFound(f"No such {what}.")
+    query = select(table).where(table.c.id == str(row_id), *where)
+    if for_update:
+        query = query.with_for_update()
+    row = session.execute(query).mappings().first()
+    if row is None:
+        raise NotFound(f"No such {what}.")
+    return row
+
+
+def exists(session: Session, kind: str, row_id: str) -> bool:
+    table = courses if kind == "course" else bookings
+    return session.execute(select(table.c.id).where(table.c.id == row_id)).first() is not None
+
+
+def course_sessions(session: Session, course_id: str) -> list[Mapping[str, Any]]:
+    return list(session.execute(select(bookings).where(bookings.c.course_id == course_id)
+                                .order_by(bookings.c.session_number)).mappings().all())
+
+
+def insert_booking(session: Session, values: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A new row: every column named (None where not given), as the views read it back."""
+    row = {column.name: None for column in bookings.columns}
+    row.update(values)
+    session.execute(insert(bookings).values(row))
+    return row
+
+
+def update_booking(session: Session, row_id: str, **values: Any) -> Mapping[str, Any]:
+    """Change a booking and read it back."""
+    session.execute(update(bookings).where(bookings.c.id == row_id).values(**values))
+    return session.execute(select(bookings).where(bookings.c.id == row_id)).mappings().one()
+
+
+def insert_course(session: Session, **values: Any) -> None:
+    session.execute(insert(courses).values(**values))
+
+
+def update_course(session: Session, course_id: str, **values: Any) -> None:
+    session.execute(update(courses).where(courses.c.id == course_id).values(**values))
+
+
+def therapist_bookings(session: Session, therapist_id: str, start: datetime,
+                       end: datetime | None = None) -> list[Mapping[str, Any]]:
+    """A therapist's bookings (any status but holds') overlapping [start, end), or, with no
+    ``end``, starting at or after ``start``."""
+    span = (bookings.c.start < end, bookings.c.end > start) if end else (bookings.c.start >= start,)
+    return list(session.execute(select(bookings).where(
+        bookings.c.therapist_id == therapist_id, bookings.c.status.in_(BOOKING_STATUSES), *span,
+    ).order_by(bookings.c.start, bookings.c.id)).mappings().all())
+
+
+# --- time claims ---------------------------------------------------------------------------
+
+def take_room_turn(session: Session) -> None:
+    """On PostgreSQL, in-person claims take turns (SQLite's IMMEDIATE transactions already do)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ROOMS_LOCK)))
+
+
+def active_in_the_way(session: Session, therapist_id: str, start: datetime, end: datetime,
+                      blocked_end: datetime, rooms: Iterable[str],
+                      exclude: Iterable[str] = ()) -> list[Mapping[str, Any]]:
+    """Active rows overlapping the therapist's blocked time or, for ``rooms``, a room's time;
+    holds past their expiry included (the caller expires them)."""
+    in_the_way = and_(bookings.c.therapist_id == therapist_id,
+                      bookings.c.start < blocked_end, bookings.c.blocked_end > start)
+    rooms = list(rooms)
+    if rooms:
+        in_the_way = or_(in_the_way, and_(bookings.c.room.in_(rooms), bookings.c.start < end,
+                                          bookings.c.end > start))
+    query = select(bookings).where(bookings.c.status.in_(ACTIVE_STATUSES), in_the_way)
+    exclude = list(exclude)
+    if exclude:
+        query = query.where(bookings.c.id.not_in(exclude))
+    return list(session.execute(query).mappings().all())
+
+
+def therapist_taken(session: Session, therapist_id: str, start: datetime, blocked_end: datetime,
+                    now: datetime) -> bool:
+    """Whether [start, blocked_end) overlaps a live row's blocked time for this therapist."""
+    query = select(bookings.c.id).where(
+        bookings.c.therapist_id == therapist_id, bookings.c.status.in_(ACTIVE_STATUSES),
+        or_(bookings.c.status != "held", bookings.c.expires_at > now),
+        bookings.c.start < blocked_end, bookings.c.blocked_end > start).limit(1)
+    return session.execute(query).first() is not None
+
+
+def stale_holds(session: Session, now: datetime, limit: int) -> list[Mapping[str, Any]]:
+    stale = select(bookings).where(bookings.c.status == "held", bookings.c.expires_at <= now)
+    return list(session.execute(stale.limit(limit)).mappings().all())
+
+
+def mark_expired(session: Session, hold_id: str, now: datetime) -> bool:
+    """Expire a hold still held; the status test makes it happen once across processes."""
+    return bool(session.execute(
+        update(bookings).where(bookings.c.id == hold_id, bookings.c.status == "held",
+                               bookings.c.expires_at <= now)  # not one extended meanwhile
+        .values(status="expired", updated_at=now)).rowcount)
+
+
+# --- manage tokens -------------------------------------------------------------------------
+
+def insert_token(session: Session, now: datetime, hashed: str, **target: str) -> None:
+    session.execute(insert(manage_tokens).values(token_hash=hashed, created_at=now, **target))
+
+
+def token_hashes(session: Session, token: str, *, booking_id: str | None = None,
+                 course_id: str | None = None) -> list[str]:
+    """The stored hashes matching ``token`` for the booking or its course."""
+    targets = []
+    if booking_id:
+        targets.append(manage_tokens.c.booking_id == booking_id)
+    if course_id:
+        targets.append(manage_tokens.c.course_id == course_id)
+    return list(session.execute(select(manage_tokens.c.token_hash).where(
+        manage_tokens.c.token_hash == token_hash(token), or_(*targets))).scalars())
+
+
+# --- Idempotency-Keys ----------------------------------------------------------------------
+
+def _key(scope: str, key: str):
+    return and_(idempotency_keys.c.key == key, idempotency_keys.c.scope == scope)
+
+
+def stored_key(session: Session, scope: str, key: str,
+               newer_than: datetime | None = None) -> Mapping[str, Any] | None:
+    query = select(idempotency_keys).where(_key(scope, key))
+    if newer_than is not None:
+        query = query.where(idempotency_keys.c.created_at > newer_than)
+    return session.execute(query).mappings().first()
+
+
+def insert_key(session: Session, scope: str, key: str, request_hash: str,
+               now: datetime) -> None:
+    session.execute(insert(idempotency_keys).values(
+        key=key, scope=scope, request_hash=request_hash, created_at=now))
+
+
+def store_response(session: Session, scope: str, key: str, answer: dict[str, Any]) -> None:
+    session.execute(update(idempotency_keys).where(_key(scope, key)).values(response=answer))
+
+
+def delete_keys(session: Session, older_than: datetime, scope: str | None = None,
+                key: str | None = None) -> int:
+    """Keys created at or before ``older_than`` (one key, with ``scope`` and ``key``)."""
+    query = delete(idempotency_keys).where(idempotency_keys.c.created_at <= older_than)
+    if scope is not None and key is not None:
+        query = query.where(_key(scope, key))
+    return session.execute(query).rowcount

@@ -1,0 +1,402 @@
+"""The booking service's use cases: every change to holds, bookings and courses, each in one
+write transaction with its outbox events, and the reads. The use cases own the transactions;
+SQL is in ``repository``, time claims in ``claims``, the Idempotency-Key protocol in
+``idempotency``, the rules in ``policy``. Availability is a port (``Availability``): it is asked
+before any transaction opens, never inside one.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from clinic import wire
+from clinic.access import MANAGE_PREFIX, Caller, new_token
+from clinic.db import UnitOfWork
+from clinic.errors import CourseConflict, InvalidRequest, NotFound
+from clinic.settings import Settings
+from clinic.wire import iso, utc
+from services.booking import claims, policy, repository
+from services.booking.claims import Slot, claim_time
+from services.booking.hold_extension import extend_hold_row
+from services.booking.idempotency import Answer, Keys, Request
+from services.booking.policy import HOLD_STATUSES
+from services.booking.repository import emit
+
+DEFAULT_LIST_DAYS = 90
+FEED_DAYS_BACK = 90  # docs/http-contract.md: a feed shows sessions from 90 days back
+
+
+class Availability(Protocol):
+    """What booking asks the availability service (its RPC methods of the same names)."""
+
+    def check_session(self, therapist_id: str, session_type: str, modality: str,
+                      start: str) -> dict[str, Any]: ...
+
+    def check_course(self, therapist_id: str, session_type: str, modality: str,
+                     first_start: str, sessions: int, skip_weeks: list[str]) -> dict[str, Any]: ...
+
+    def get_therapist(self, therapist_id: str) -> dict[str, Any]: ...
+
+
+@dataclass
+class UseCases:
+    """The service's commands and queries; ``now`` is the injected clock."""
+
+    uow: UnitOfWork
+    now: Callable[[], datetime]
+    availability: Availability
+    settings: Settings
+    keys: Keys = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = Keys(self.uow, self.now, self.issue_manage_token)
+
+    @property
+    def video_base(self) -> str:
+        return self.settings.video_base_url
+
+    def _slot(self, therapist_id: Any, session_type: Any, modality: Any, start: Any) -> Slot:
+        """The time as availability approves it (a 400 for a bad instant, before asking)."""
+        wire.instant(start, "start")
+        return Slot.from_check(self.availability.check_session(
+            therapist_id, session_type, modality, start))
+
+    # holds
+
+    def place_hold(self, therapist_id: str, session_type: str, modality: str, start: str,
+                   idempotency_key: str | None = None) -> Answer:
+        request = Request("holds", idempotency_key, {
+            "therapist_id": therapist_id, "session_type": session_type, "modality": modality,
+            "start": start})
+        # A repeat is answered before availability is asked: the time is its own hold's now.
+        if (replayed := self.keys.replay(request)) is not None:
+            return replayed
+        slot = self._slot(therapist_id, session_type, modality, start)
+        token, hashed = new_token(MANAGE_PREFIX)
+
+        def command(session: Session) -> Answer:
+            self.keys.claim(session, request)
+            now = self.now()
+            row = self._insert(session, slot, claim_time(session, now, slot), hashed,
+                               status="held",
+                               expires_at=now + timedelta(minutes=self.settings.hold_minutes))
+            emit(session, "hold_placed", {"hold": policy.hold_view(row)})
+            return {**policy.hold_view(row), "status": "held"}
+        return self.keys.once(request, command, manage_token=token)
+
+    def release_hold(self, hold_id: str, caller: Caller) -> Answer:
+        now = self.now()
+        with self.uow.transaction() as session:
+            row = repository.booking_row(session, hold_id, HOLD_STATUSES, "hold")
+            self._authorise(session, caller, row)
+            policy.check_releasable(row, now)
+            repository.update_booking(session, hold_id, status="released", updated_at=now)
+            emit(session, "hold_released", {"hold": policy.hold_view(row), "reason": "released"})
+        return {**policy.hold_view(row), "status": "released"}
+
+    def extend_hold(self, hold_id: str, caller: Caller) -> Answer:
+        """Another ``hold_minutes`` for a live hold, once (services/booking/hold_extension.py)."""
+        now = self.now()
+        with self.uow.transaction() as session:
+            row = repository.booking_row(session, hold_id, HOLD_STATUSES, "hold",
+                                         for_update=True)
+            self._authorise(session, caller, row)
+            row = extend_hold_row(session, row, now, self.settings.hold_minutes)
+            emit(session, "hold_placed", {"hold": policy.hold_view(row)})
+        return {**policy.hold_view(row), "status": "held"}
+
+    def expire_holds(self) -> int:
+        with self.uow.transaction() as session:
+            return claims.expire_stale_holds(session, self.now())
+
+    # bookings
+
+    def create_booking(self, body: Mapping[str, Any],
+                       idempotency_key: str | None = None) -> Answer:
+        """A confirmed booking from an approved slot, or from a live hold (``hold_id``)."""
+        request = Request("bookings", idempotency_key, body)
+        if (replayed := self.keys.replay(request)) is not None:
+            return replayed
+        slot = None if body.get("hold_id") else self._slot(  # a hold was checked when placed
+            body.get("therapist_id"), body.get("session_type"), body.get("modality"),
+            body.get("start"))
+        client = policy.require_client(body.get("client"))
+        notes = wire.optional_text(body.get("notes"), "notes")
+        token, hashed = new_token(MANAGE_PREFIX)
+
+        def command(session: Session) -> Answer:
+            self.keys.claim(session, request)
+            taken = self._convert_hold(session, body) if slot is None else slot
+            room = claim_time(session, self.now(), taken)
+            row = self._insert(session, taken, room, hashed, status="confirmed",
+                               hold_id=body.get("hold_id"), notes=notes, **client)
+            emit(session, "booking_confirmed", {"booking": self._view(row)})
+            return policy.booking_answer(row, self.video_base)
+        return self.keys.once(request, command, manage_token=token)
+
+    def get_booking(self, booking_id: str, caller: Caller) -> Answer:
+        with self.uow.reading() as session:
+            row = repository.booking_row(session, booking_id)
+            self._authorise(session, caller, row)
+        return policy.booking_answer(row, self.video_base)
+
+    def cancel_booking(self, booking_id: str, caller: Caller, reason: str | None = None,
+                       idempotency_key: str | None = None) -> Answer:
+        request = Request("cancel_booking", idempotency_key,
+                          {"booking_id": booking_id, "reason": reason})
+
+        def command(session: Session) -> Answer:
+            row = repository.booking_row(session, booking_id, for_update=True)
+            self._authorise(session, caller, row)
+            self.keys.claim(session, request)
+            policy.check_cancellable(row, self.now())
+            row = self._cancel(session, row, caller, reason)
+            emit(session, "booking_cancelled", {"booking": self._view(row)})
+            return policy.booking_answer(row, self.video_base)
+        return self.keys.once(request, command)
+
+    def reschedule_booking(self, booking_id: str, caller: Caller, start: str,
+                           idempotency_key: str | None = None) -> Answer:
+        """Move a booking; on any refusal the transaction rolls back and nothing changed."""
+        current = self.get_booking(booking_id, caller)  # authorises before asking availability
+        request = Request("reschedule_booking", idempotency_key, {
+            "booking_id": booking_id, "start": iso(wire.instant(start, "start"))})
+        # A repeat is answered before availability is asked, which would refuse its own time.
+        if (replayed := self.keys.replay(request)) is not None:
+            return replayed
+        slot = self._slot(current["therapist_id"], current["session_type"],
+                          current["modality"], start)
+
+        def command(session: Session) -> Answer:
+            row = repository.booking_row(session, booking_id, for_update=True)
+            self._authorise(session, caller, row)
+            self.keys.claim(session, request)
+            now = self.now()
+            policy.check_movable(row, slot.therapist_id, slot.session_type, slot.modality, now)
+            room = claim_time(session, now, slot, exclude=[booking_id], prefer_room=row["room"])
+            moved = repository.update_booking(
+                session, booking_id, start=slot.start, end=slot.end, room=room,
+                blocked_end=slot.blocked_end, sequence=row["sequence"] + 1, updated_at=now)
+            previous = {"start": iso(row["start"]), "end": iso(row["end"]),
+                        "blocked_end": iso(row["blocked_end"]), "room": row["room"]}
+            emit(session, "booking_rescheduled", {"booking": self._view(moved),
+                                                  "previous": previous})
+            return policy.booking_answer(moved, self.video_base)
+        return self.keys.once(request, command)
+
+    def mark_attendance(self, booking_id: str, caller: Caller, status: str) -> Answer:
+        status, now = policy.attendance_status(status), self.now()
+        with self.uow.transaction() as session:
+            row = repository.booking_row(session, booking_id, for_update=True)
+            self._authorise(session, caller, row)
+            policy.check_attendance(row, caller, now)
+            row = repository.update_booking(session, booking_id, status=status,
+                                            sequence=row["sequence"] + 1, updated_at=now)
+            emit(session, "attendance_marked", {"booking": self._view(row)})
+        return policy.booking_answer(row, self.video_base)
+
+    def list_therapist_bookings(self, therapist_id: str, caller: Caller,
+                                from_date: str | None = None, to_date: str | None = None,
+                                tz: str | None = None) -> list[Answer]:
+        caller.require_therapist(therapist_id)
+        if not tz:
+            therapist = self.availability.get_therapist(therapist_id)
+            tz = therapist.get("timezone") or self.settings.clinic_timezone
+        zone = wire.zone(tz)
+        first = wire.day(from_date, "from") if from_date else self.now().astimezone(zone).date()
+        try:
+            last = wire.day(to_date, "to") if to_date else first + timedelta(days=DEFAULT_LIST_DAYS)
+        except OverflowError:
+            raise InvalidRequest.field("from", "The date is out of range.") from None
+        start, end = policy.day_range(first, last, zone)  # a 400 at the calendar's edge
+        with self.uow.reading() as session:
+            rows = repository.therapist_bookings(session, therapist_id, start, end)
+        return [policy.booking_answer(row, self.video_base) for row in rows]
+
+    def feed_sessions(self, therapist_id: str) -> list[Answer]:
+        """A therapist's calendar feed: every booking from 90 days back, cancelled included,
+        privacy-safe by construction (``policy.feed_view``)."""
+        since = self.now() - timedelta(days=FEED_DAYS_BACK)
+        with self.uow.reading() as session:
+            rows = repository.therapist_bookings(session, therapist_id, since)
+        return [policy.feed_view(row) for row in rows]
+
+    def issue_manage_token(self, kind: str, target_id: str) -> str:
+        if kind not in ("booking", "course"):
+            raise InvalidRequest.field("kind", "Use 'booking' or 'course'.")
+        token, hashed = new_token(MANAGE_PREFIX)
+        with self.uow.transaction() as session:
+            if not repository.exists(session, kind, target_id):
+                raise NotFound(f"No such {kind}.")
+            repository.insert_token(session, self.now(), hashed, **{f"{kind}_id": target_id})
+        return token
+
+    def clean_idempotency_keys(self) -> int:
+        return self.keys.clean()
+
+    # courses
+
+    def create_course(self, body: Mapping[str, Any],
+                      idempotency_key: str | None = None) -> Answer:
+        """Every session of the course, or none: one transaction, every conflict listed."""
+        request = Request("courses", idempotency_key, body)
+        if (replayed := self.keys.replay(request)) is not None:
+            return replayed
+        planned = self._plan_course(body)
+        client = policy.require_client(body.get("client"))
+        notes = wire.optional_text(body.get("notes"), "notes")
+        slots, schedule_conflicts = _course_slots(planned)
+        token, hashed = new_token(MANAGE_PREFIX)
+
+        def command(session: Session) -> Answer:
+            self.keys.claim(session, request)
+            claimed, conflicts = claims.claim_course(session, self.now(), slots)
+            _refuse_conflicts(policy.sorted_instants([*schedule_conflicts, *conflicts]))
+            return self._write_course(session, body, claimed, hashed, notes, client)
+        return self.keys.once(request, command, manage_token=token,
+                              taken=lambda: self._course_taken(slots))
+
+    def get_course(self, course_id: str, caller: Caller) -> Answer:
+        with self.uow.reading() as session:
+            course = repository.course_row(session, course_id)
+            self._authorise_course(session, caller, course)
+            rows = repository.course_sessions(session, course_id)
+        return policy.course_answer(course, rows, self.now(), self.video_base)
+
+    def cancel_course(self, course_id: str, caller: Caller, reason: str | None = None,
+                      idempotency_key: str | None = None) -> Answer:
+        request = Request("cancel_course", idempotency_key,
+                          {"course_id": course_id, "reason": reason})
+
+        def command(session: Session) -> Answer:
+            now = self.now()
+            course = repository.course_row(session, course_id, for_update=True)
+            self._authorise_course(session, caller, course)
+            self.keys.claim(session, request)
+            policy.check_course_cancellable(course)
+            cancelled = [self._cancel(session, row, caller, reason)
+                         for row in policy.to_cancel_in_course(
+                             repository.course_sessions(session, course_id), now)]
+            repository.update_course(session, course_id, status="cancelled", cancelled_at=now,
+                                     cancelled_by=policy.canceller(caller))
+            course = repository.course_row(session, course_id)
+            rows = repository.course_sessions(session, course_id)
+            emit(session, "course_cancelled", {
+                "course": policy.course_view(course, rows, self.video_base),
+                "cancelled": [self._view(row) for row in cancelled]})
+            return policy.course_answer(course, rows, now, self.video_base)
+        return self.keys.once(request, command)
+
+    # pieces
+
+    def _view(self, row: Mapping[str, Any]) -> Answer:
+        return policy.booking_view(row, self.video_base)
+
+    def _insert(self, session: Session, slot: Slot, room: str | None, token_hash: str | None,
+                **values: Any) -> Mapping[str, Any]:
+        """A new bookings row (a hold, a booking or a course's session) and its manage token."""
+        now = self.now()
+        row = repository.insert_booking(session, {
+            "id": str(uuid.uuid4()), "therapist_id": slot.therapist_id,
+            "session_type": slot.session_type, "modality": slot.modality, "start": slot.start,
+            "end": slot.end, "blocked_end": slot.blocked_end, "room": room, "sequence": 0,
+            "late_cancellation": False, "created_at": now, "updated_at": now, **values})
+        if token_hash:
+            repository.insert_token(session, now, token_hash, booking_id=row["id"])
+        return row
+
+    def _plan_course(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """The course's sessions as availability plans them (a 400 for a bad first start)."""
+        wire.instant(body.get("first_start"), "first_start")
+        return self.availability.check_course(
+            body.get("therapist_id"), body.get("session_type"), body.get("modality"),
+            body.get("first_start"), body.get("sessions", 16),
+            list(body.get("skip_weeks") or []))
+
+    def _write_course(self, session: Session, body: Mapping[str, Any],
+                      claimed: list[tuple[Slot, str | None]], token_hash: str,
+                      notes: str | None, client: dict[str, Any]) -> Answer:
+        now, course_id = self.now(), str(uuid.uuid4())
+        first, last = claimed[0][0], claimed[-1][0]
+        repository.insert_course(
+            session, id=course_id, therapist_id=first.therapist_id,
+            session_type=first.session_type, modality=first.modality, status="active",
+            session_count=len(claimed), skip_weeks=list(body.get("skip_weeks") or []),
+            first_start=first.start, last_end=last.end, notes=notes, created_at=now, **client)
+        rows = [self._insert(session, slot, room, None, status="confirmed", course_id=course_id,
+                             session_number=number, course_sessions=len(claimed), notes=notes,
+                             **client)
+                for number, (slot, room) in enumerate(claimed, start=1)]
+        repository.insert_token(session, now, token_hash, course_id=course_id)
+        course = repository.course_row(session, course_id)
+        emit(session, "course_booked", {"course": policy.course_view(course, rows,
+                                                                     self.video_base)})
+        return policy.course_answer(course, rows, now, self.video_base)
+
+    def _course_taken(self, slots: list[Slot]) -> CourseConflict:
+        """Lost a race with another writer: which sessions are taken now."""
+        now = self.now()
+        with self.uow.reading() as session:
+            conflicts = [iso(slot.start) for slot in slots if repository.therapist_taken(
+                session, slot.therapist_id, slot.start, slot.blocked_end, now)]
+        return CourseConflict("Some of the course's sessions were just taken.",
+                              {"conflicts": conflicts or [iso(s.start) for s in slots]})
+
+    def _convert_hold(self, session: Session, body: Mapping[str, Any]) -> Slot:
+        """Turn a live hold into the booking's time: the hold stops blocking in this same
+        transaction, and the booking takes its time and room."""
+        now = self.now()
+        hold = repository.booking_row(session, body["hold_id"], HOLD_STATUSES, "hold",
+                                      for_update=True)
+        policy.check_convertible(hold, body, now)
+        repository.update_booking(session, hold["id"], status="converted", updated_at=now)
+        emit(session, "hold_released", {"hold": policy.hold_view(hold), "reason": "converted"})
+        return Slot.of_row(hold)
+
+    def _cancel(self, session: Session, row: Mapping[str, Any], caller: Caller,
+                reason: str | None) -> Mapping[str, Any]:
+        now = self.now()
+        late = policy.is_late_cancellation(caller, utc(row["start"]), now,
+                                           self.settings.cancellation_notice_hours)
+        return repository.update_booking(
+            session, row["id"], status="cancelled", late_cancellation=late,
+            cancelled_by=policy.canceller(caller), cancelled_at=now,
+            cancel_reason=wire.optional_text(reason, "reason"), sequence=row["sequence"] + 1,
+            updated_at=now)
+
+    def _authorise(self, session: Session, caller: Caller, row: Mapping[str, Any]) -> None:
+        policy.check_access(caller, row["therapist_id"], lambda: self._holds_token(
+            session, caller, booking_id=row["id"], course_id=row["course_id"]), "booking")
+
+    def _authorise_course(self, session: Session, caller: Caller,
+                          course: Mapping[str, Any]) -> None:
+        policy.check_access(caller, course["therapist_id"], lambda: self._holds_token(
+            session, caller, course_id=course["id"]), "course")
+
+    @staticmethod
+    def _holds_token(session: Session, caller: Caller, **target: str | None) -> bool:
+        if caller.kind != "manage" or not caller.token:
+            return False
+        return caller.holds_token(repository.token_hashes(session, caller.token, **target))
+
+
+def _course_slots(planned: Mapping[str, Any]) -> tuple[list[Slot], list[str]]:
+    """The planned sessions as slots, and the weeks the schedule cannot offer."""
+    slots = [Slot.from_check({**planned, **session}) for session in planned["sessions"]]
+    if not slots:
+        raise InvalidRequest.field("sessions", "The course has no sessions.")
+    return slots, [iso(wire.instant(start, "conflicts"))
+                   for start in planned.get("conflicts") or []]
+
+
+def _refuse_conflicts(conflicts: list[str]) -> None:
+    if conflicts:
+        raise CourseConflict(f"{len(conflicts)} of the course's sessions cannot be booked.",
+                             {"conflicts": conflicts})
+
