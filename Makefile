@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The web pages' tools from npm (package-lock.json): eslint, and axe-core for the browser tests.
+NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint bench migration compose-check clean
+.PHONY: run test lint lint-js bench migration compose-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +23,17 @@ run: $(STAMP)
 ## test: the whole suite (unit, integration, end to end) on real RabbitMQ, SQLite and PostgreSQL
 test: $(STAMP)
 	$(PY) -m ruff check .
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory lint-js; \
+	else echo "npm not found: the JavaScript lint is skipped (the browser tests need it for axe-core)"; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+## lint-js: eslint over gateway/web (installs the pinned tools with npm ci first)
+lint-js: $(NODE_STAMP)
+	npx --no-install eslint gateway/web
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -41,4 +53,4 @@ compose-check:
 	docker-compose config -q
 
 clean:
-	rm -rf $(VENV) var
+	rm -rf $(VENV) var node_modules

@@ -104,7 +104,8 @@ def document(public_base_url: str) -> dict[str, Any]:
 
 DOCS_STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
               "padding:0 1rem;color:#1d2a33}section{border-top:1px solid #ddd;padding:.5rem 0}"
-              ".m{display:inline-block;min-width:4.5rem;color:#0b5d7a}.a,.s{color:#555}")
+              ".m{display:inline-block;min-width:4.5rem;color:#0b5d7a}.a,.s{color:#555}"
+              "code,p,li,h1,h3{overflow-wrap:anywhere}footer{padding:1rem 0}")
 DOCS_CSP = style_csp(DOCS_STYLE)  # its one inline style, by hash; nothing else loads
 
 
@@ -128,7 +129,9 @@ def docs_page(doc: dict[str, Any]) -> str:
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(doc['info']['title'])}</title>"
         f"<style>{DOCS_STYLE}</style>"
+        "<main>"
         f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}"
         " The machine-readable document is <a href=/openapi.json>/openapi.json</a>.</p>"
-        + "".join(sections) + "</html>"
+        + "".join(sections) + "</main><footer><a href=/>Book online</a> "
+        "<a href=/accessibility>Accessibility</a></footer></html>"
     )

@@ -15,12 +15,14 @@ from clinic.tracing import RequestTrace
 from gateway.api.booking import BookingApi
 from gateway.api.calendars import CalendarsApi
 from gateway.api.catalogue import CatalogueApi
+from gateway.api.clinic import ClinicApi
 from gateway.api.notifications import NotificationsApi
 from gateway.api.operations import OperationsApi
 from gateway.api.outside_calendars import OutsideCalendarsApi
 from gateway.api.pages import PagesApi
 from gateway.api.progress import ProgressApi
 from gateway.api.waitlist import WaitlistApi, WaitlistPageApi
+from gateway.clinic_info import Clinic
 from gateway.security import admin_token_problem
 
 # Checked when `nameko run` imports this module, before any thread starts, so the refusal is
@@ -30,10 +32,12 @@ if _refusal := admin_token_problem(os.environ.get("CLINIC_ADMIN_TOKEN", "").stri
 
 
 class GatewayService(OperationsApi, CatalogueApi, BookingApi, CalendarsApi, NotificationsApi,
-                     PagesApi, OutsideCalendarsApi, ProgressApi, WaitlistApi, WaitlistPageApi):
+                     PagesApi, OutsideCalendarsApi, ProgressApi, ClinicApi, WaitlistApi,
+                     WaitlistPageApi):
     name = "gateway"
 
     config = SettingsProvider()
+    clinic = Clinic()  # the clinic's name, place, contact: /api/v1/clinic and the pages
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     trace = RequestTrace()  # the request's X-Request-ID in this worker's logs
     availability = ServiceRpc("availability")

@@ -183,6 +183,13 @@ class BookingApi:
     def release_hold(self, request, caller: Caller, hold_id):
         return self.booking.release_hold(caller.to_rpc(), hold_id)
 
+    @api("POST", "/api/v1/holds/{hold_id}/extend",
+         summary="Hold the slot for another HOLD_MINUTES from now, once (409 when the hold has "
+         "expired, was already extended, or is no longer held).", tag="booking", reply=Hold,
+         access="owner", errors=(401, 404, 409))
+    def extend_hold(self, request, caller: Caller, hold_id):
+        return self.booking.extend_hold(caller.to_rpc(), hold_id)
+
     @api("POST", "/api/v1/bookings", summary="Book a session (optional Idempotency-Key).",
          tag="booking", body=BookingRequest, reply=Booking, status=201,
          errors=(400, 404, 409))

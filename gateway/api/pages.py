@@ -1,5 +1,6 @@
-"""The web pages: booking (``/``), managing a booking (``/manage``) and a therapist's week
-(``/therapist``), with their scripts and styles under ``/assets/``.
+"""The web pages: booking (``/``), managing a booking (``/manage``), a therapist's week
+(``/therapist``) and the accessibility statement (``/accessibility``), with their scripts and
+styles under ``/assets/``.
 
 The pages are static files in ``gateway/web/``; their scripts call only the public API
 (docs/http-contract.md). The few settings a page needs before it calls anything (the clinic's
@@ -63,16 +64,28 @@ def page_settings(settings) -> dict[str, str]:
     }
 
 
-def render_page(file_name: str, settings) -> bytes:
+def clinic_words(clinic) -> dict[str, str]:
+    """``{{clinic.name}}``-style marks in a page and what they become (gateway/clinic_info.py),
+    so the name, city and contact are right before any script runs."""
+    if clinic is None:
+        return {}
+    return {"{{clinic." + key + "}}": html.escape(str(value))
+            for key, value in clinic.public().items()}
+
+
+def render_page(file_name: str, settings, clinic=None) -> bytes:
     text = _read(WEB / file_name).decode("utf-8")
     attributes = "".join(f' {key}="{html.escape(value)}"'
                          for key, value in page_settings(settings).items())
+    for mark, words in clinic_words(clinic).items():
+        text = text.replace(mark, words)
     return text.replace(SETTINGS_MARK, SETTINGS_MARK + attributes, 1).encode("utf-8")
 
 
 class PagesApi:
     def _page(self, file_name: str) -> Response:
-        response = Response(render_page(file_name, self.config), mimetype="text/html")
+        response = Response(render_page(file_name, self.config, self.clinic),
+                            mimetype="text/html")
         response.headers.update(SECURITY_HEADERS)
         response.headers["Cache-Control"] = PAGE_CACHE
         return response
@@ -90,6 +103,11 @@ class PagesApi:
          extra={"hidden": True})
     def therapist_page(self, request):
         return self._page("therapist.html")
+
+    @api("GET", "/accessibility", summary="The accessibility statement.", tag="pages",
+         extra={"hidden": True})
+    def accessibility_page(self, request):
+        return self._page("accessibility.html")
 
     @api("GET", "/progress", summary="A client's course: check-in, scores, focus, letter.",
          tag="pages", extra={"hidden": True})

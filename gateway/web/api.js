@@ -27,7 +27,7 @@ export async function call(method, path, { body, token, query, headers } = {}) {
     throw new ApiError(0, 'network', 'We could not reach the clinic. Check your connection and try again.');
   }
   if (response.status === 204) return null;
-  let payload = null;
+  let payload;
   try {
     payload = await response.json();
   } catch {

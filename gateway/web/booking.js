@@ -1,17 +1,21 @@
 // The booking page: choose a therapist, a time (or a weekly course time), hold it, book it.
 
 import { ApiError, explain, get, newKey, post } from './api.js';
-import { calendarText, offerDownload } from './ics.js';
+import { clinicInfo } from './clinic.js';
+import { datesTable } from './dates.js';
+import { fetchSlots, nearestFree, renderSlotDays, setEarlierEnabled, slotButton } from './slots.js';
 import * as t from './time.js';
-import { $, MODALITY, busy, focusHeading, h, renderSlotDays, replace, say, show } from './ui.js';
+import { $, MODALITY, busy, focusAlert, focusHeading, h, replace, replaceKeepingFocus, say, show } from './ui.js';
 import { offerWaitlist } from './waitlist-join.js';
 
-const COURSE_SESSIONS = 16;
 const zone = t.browserZone();
+// Warn this long before a hold lapses (WCAG 2.2.1 asks for at least 20 seconds to react).
+const HOLD_WARNING_SECONDS = 120;
 const state = {
   kind: 'single', sessionType: null, modality: 'in_person', specialty: '',
   therapist: null, sessionTypes: [], rooms: {}, weekFrom: t.todayKey(zone),
-  slot: null, hold: null, holdTimer: null, option: null, skipWeeks: [], courseFrom: t.todayKey(zone),
+  slot: null, hold: null, holdTimer: null, holdDeadline: 0, option: null, skipWeeks: [],
+  courseFrom: t.todayKey(zone), clinic: null, // GET /api/v1/clinic, read first
 };
 const status = $('#status');
 
@@ -22,8 +26,9 @@ async function start() {
   $('#course-from').value = state.courseFrom;
   $('#course-from').min = state.courseFrom;
   try {
-    const [types, therapists, rooms] = await Promise.all([
-      get('/api/v1/session-types'), get('/api/v1/therapists'), get('/api/v1/rooms')]);
+    const [types, therapists, rooms, clinic] = await Promise.all([
+      get('/api/v1/session-types'), get('/api/v1/therapists'), get('/api/v1/rooms'), clinicInfo()]);
+    state.clinic = clinic;
     state.sessionTypes = types;
     state.rooms = Object.fromEntries(rooms.map((room) => [room.id, room.name]));
     replace($('#session-type'), types.map((type) => h('option', { value: type.id },
@@ -45,7 +50,7 @@ async function listTherapists() {
   try {
     const therapists = await get('/api/v1/therapists',
       { query: { specialty: state.specialty, modality: state.modality } });
-    replace(list, therapists.length ? therapists.map(therapistCard)
+    replaceKeepingFocus(list, therapists.length ? therapists.map(therapistCard)
       : [h('li', { class: 'empty' }, 'No therapist offers that combination. Try another specialty or way of meeting.')]);
   } catch (error) {
     say(status, explain(error), 'error');
@@ -63,7 +68,7 @@ function therapistCard(therapist) {
     therapist.bio ? h('p', {}, therapist.bio) : null,
     h('p', { class: 'muted' }, therapist.modalities.map((m) => MODALITY[m]).join(', ')),
     h('button', { type: 'button', class: 'primary', 'aria-pressed': chosen ? 'true' : 'false',
-      onclick: () => chooseTherapist(therapist) }, `Choose ${therapist.name}`));
+      'data-key': therapist.id, onclick: () => chooseTherapist(therapist) }, `Choose ${therapist.name}`));
 }
 
 async function chooseTherapist(therapist) {
@@ -117,10 +122,13 @@ async function loadTimes() {
     modality: state.modality, kind: state.kind, sessions: COURSE_SESSIONS });
 }
 
-async function fetchSlots(from, to) {
-  const answer = await get(`/api/v1/therapists/${encodeURIComponent(state.therapist.id)}/slots`, {
-    query: { session_type: state.sessionType, modality: state.modality, from, to, tz: zone } });
-  return answer.slots;
+function wanted() {
+  return { therapistId: state.therapist.id, sessionType: state.sessionType, modality: state.modality };
+}
+
+function timeButton(slot, long = false) {
+  return slotButton(slot, zone, { long, pressed: state.slot && state.slot.start === slot.start,
+    onChoose: (chosen, button) => busy(button, () => holdSlot(chosen)) });
 }
 
 async function loadSlots(jumpToFirst = false) {
@@ -129,26 +137,19 @@ async function loadSlots(jumpToFirst = false) {
   try {
     if (jumpToFirst) {
       // Open on the first week that has a free time, within the next two months.
-      const ahead = await fetchSlots(state.weekFrom, t.addDays(state.weekFrom, 60));
+      const ahead = await fetchSlots(wanted(), state.weekFrom, t.addDays(state.weekFrom, 60), zone);
       if (ahead.length) state.weekFrom = t.dateKey(ahead[0].start, zone);
     }
     const to = t.addDays(state.weekFrom, 6);
-    const slots = await fetchSlots(state.weekFrom, to);
+    const slots = await fetchSlots(wanted(), state.weekFrom, to, zone);
     $('#week-label').textContent = `${t.keyLabel(state.weekFrom)} – ${t.keyLabel(to)}`;
-    $('#prev-week').disabled = state.weekFrom <= t.todayKey(zone);
-    renderSlotDays(box, slots, zone, (slot) => slotButton(slot, (chosen) => holdSlot(chosen)));
+    setEarlierEnabled($('#prev-week'), $('#next-week'), state.weekFrom > t.todayKey(zone));
+    renderSlotDays(box, slots, zone, (slot) => timeButton(slot));
   } catch (error) {
     say(status, explain(error), 'error');
   } finally {
     box.removeAttribute('aria-busy');
   }
-}
-
-function slotButton(slot, onChoose) {
-  const chosen = state.slot && state.slot.start === slot.start;
-  return h('button', { type: 'button', class: 'slot', 'aria-pressed': chosen ? 'true' : 'false',
-    'data-start': slot.start, onclick: (event) => busy(event.currentTarget, () => onChoose(slot)) },
-  t.timeWithClinic(slot.start, zone));
 }
 
 $('#prev-week').addEventListener('click', () => {
@@ -167,6 +168,7 @@ async function holdSlot(slot) {
       session_type: state.sessionType, modality: state.modality, start: slot.start });
     state.slot = slot;
     state.hold = hold;
+    state.holdDeadline = Date.now() + state.clinic.hold_minutes * 60000;
     show($('#alternatives'), false);
     say(status, '');
     openDetails();
@@ -176,38 +178,28 @@ async function holdSlot(slot) {
 }
 
 // The nearest free times to the one wanted, so a taken time is never a dead end.
-async function offerAlternatives(error, wanted) {
+async function offerAlternatives(error, wantedStart) {
   if (!(error instanceof ApiError) || error.status !== 409) {
     say(status, explain(error), 'error');
+    focusAlert();
     return;
   }
-  const day = t.dateKey(wanted, zone);
-  const from = day < t.addDays(t.todayKey(zone), 3) ? t.todayKey(zone) : t.addDays(day, -3);
-  let nearest = [];
-  try {
-    const free = await fetchSlots(from, t.addDays(day, 14));
-    const target = new Date(wanted).getTime();
-    nearest = free.filter((s) => s.start !== wanted)
-      .sort((a, b) => Math.abs(new Date(a.start) - target) - Math.abs(new Date(b.start) - target))
-      .slice(0, 4).sort((a, b) => new Date(a.start) - new Date(b.start));
-  } catch {
-    nearest = [];
-  }
+  const nearest = await nearestFree(wanted(), wantedStart, zone);
   const box = $('#alternatives');
   const sentence = `${explain(error)} ${nearest.length ? 'The nearest free times are below.' : 'Please pick another day.'}`;
   say(status, sentence, 'error');
-  replace(box, h('h3', {}, 'Nearest free times'),
-    nearest.length ? h('ul', { class: 'slot-list' }, nearest.map((slot) => h('li', {},
-      h('button', { type: 'button', class: 'slot', 'data-start': slot.start,
-        onclick: (event) => busy(event.currentTarget, () => holdSlot(slot)) },
-      t.dateTimeWithClinic(slot.start, zone)))))
+  replace(box, h('h3', { id: 'alternatives-heading' }, 'Nearest free times'),
+    nearest.length ? h('ul', { class: 'slot-list', 'aria-labelledby': 'alternatives-heading' },
+      nearest.map((slot) => h('li', {}, timeButton(slot, true))))
       : h('p', {}, 'No free time in the two weeks around it; use “Later →” to look further.'));
   show(box);
   if (state.kind === 'single') {
     show($('#step-time'));
     await loadSlots();
   }
-  box.querySelector('button')?.focus();
+  const first = box.querySelector('button');
+  if (first) first.focus();
+  else focusAlert();
 }
 
 // --- step 2, course: a weekly time for all sessions -------------------------------------------------
@@ -218,12 +210,13 @@ async function loadCourseOptions() {
   replace($('#course-dates'));
   try {
     const answer = await get(`/api/v1/therapists/${encodeURIComponent(state.therapist.id)}/course-options`, {
-      query: { session_type: state.sessionType, modality: state.modality, sessions: COURSE_SESSIONS,
+      query: { session_type: state.sessionType, modality: state.modality, sessions: state.clinic.course_sessions,
         from: state.courseFrom, tz: zone, skip_weeks: state.skipWeeks.join(',') } });
     renderCourseOptions(answer.options);
     return answer.options;
   } catch (error) {
     say(status, explain(error), 'error');
+    focusAlert();
     return [];
   } finally {
     box.removeAttribute('aria-busy');
@@ -239,18 +232,18 @@ function optionLabel(option) {
 function renderCourseOptions(options, highlight = null) {
   const box = $('#course-options');
   if (!options.length) {
-    replace(box, h('p', { class: 'empty' }, 'No weekly time is free for all 16 weeks from that date. Try a later start or fewer skipped weeks.'));
+    replaceKeepingFocus(box, h('p', { class: 'empty' }, `No weekly time is free for all ${state.clinic.course_sessions} weeks from that date. Try a later start or fewer skipped weeks.`));
     return;
   }
   const list = h('div', { class: 'options' }, options.map((option, index) => {
     const id = `option-${index}`;
     return h('div', { class: `option${highlight && highlight.includes(option) ? ' suggested' : ''}` },
-      h('input', { type: 'radio', name: 'course-option', id, value: String(index),
+      h('input', { type: 'radio', name: 'course-option', id, value: String(index), 'data-key': option.sessions[0],
         checked: state.option && state.option.sessions[0] === option.sessions[0],
         onchange: () => chooseOption(option) }),
       h('label', { for: id }, optionLabel(option)));
   }));
-  replace(box, h('fieldset', {}, h('legend', {}, 'Weekly times free for the whole course'), list));
+  replaceKeepingFocus(box, h('fieldset', {}, h('legend', {}, 'Weekly times free for the whole course'), list));
 }
 
 function chooseOption(option) {
@@ -262,8 +255,8 @@ function chooseOption(option) {
   replace($('#course-dates'),
     h('h3', { id: 'course-dates-heading' }, `Your ${sessions.length} sessions`),
     h('p', { class: 'end-date' }, `Ends ${t.longDate(last, zone)}.`),
-    h('ol', { class: 'dates', 'aria-labelledby': 'course-dates-heading' },
-      sessions.map((start) => h('li', {}, t.dateTimeWithClinic(start, zone)))),
+    datesTable(`Dates of your ${sessions.length} sessions, ${t.day(sessions[0], zone)} to ${t.day(last, zone)}`,
+      sessions.map((start, index) => ({ number: index + 1, start })), zone),
     skipped.length ? h('ul', { class: 'dates' }, skipped) : null,
     h('button', { type: 'button', class: 'primary', onclick: openDetails },
       `Continue with these ${sessions.length} dates`));
@@ -279,6 +272,7 @@ $('#add-skip').addEventListener('click', () => {
   const value = $('#skip-date').value;
   if (!value) {
     say(status, 'Choose a date in the week you want to skip first.', 'error');
+    $('#skip-date').setAttribute('aria-describedby', 'alert');
     $('#skip-date').focus();
     return;
   }
@@ -297,6 +291,7 @@ function renderSkips() {
       onclick: () => {
         state.skipWeeks = state.skipWeeks.filter((k) => k !== key);
         renderSkips();
+        $('#skip-date').focus(); // the focused button has gone with its week
         state.option = null;
         loadCourseOptions();
       } }, 'remove'))));
@@ -309,6 +304,7 @@ function clearChoice() {
   state.hold = null;
   state.option = null;
   clearInterval(state.holdTimer);
+  replace($('#hold-warning'));
   show($('#step-details'), false);
 }
 
@@ -322,7 +318,8 @@ function openDetails() {
     const sessions = state.option.sessions;
     $('#chosen').textContent = `${who}: ${sessions.length} weekly sessions, ${t.day(sessions[0], zone)} to ${t.longDate(sessions[sessions.length - 1], zone)}, at ${t.timeWithClinic(sessions[0], zone)}.`;
     clearInterval(state.holdTimer);
-    $('#hold-status').textContent = 'Course times are booked together when you press Book.';
+    replace($('#hold-warning'));
+    $('#hold-status').textContent = 'Course times are booked together when you press Book; nothing is held until then.';
   }
   $('#book-button').textContent = state.kind === 'single' ? 'Book this session' : `Book all ${state.option.sessions.length} sessions`;
   $('#client-phone').required = state.modality === 'phone';
@@ -330,24 +327,63 @@ function openDetails() {
   focusHeading(section);
 }
 
+// The hold's time, said and counted down; a warning HOLD_WARNING_SECONDS before it lapses, with a
+// button to hold the time once more (WCAG 2.2.1). The deadline is kept on this browser's clock
+// from when the answer came, so a client whose clock is wrong is still warned in time.
 function startCountdown() {
   clearInterval(state.holdTimer);
   const line = $('#hold-status');
+  const warning = $('#hold-warning');
+  replace(warning);
+  let warned = false;
   const tick = () => {
-    const left = Math.round((new Date(state.hold.expires_at) - Date.now()) / 1000);
+    const left = Math.round((state.holdDeadline - Date.now()) / 1000);
     if (left <= 0) {
       clearInterval(state.holdTimer);
       state.hold = null;
       line.textContent = 'Your hold has ended. The time may still be free: book now, or choose another time.';
-      say(status, 'Your hold on this time has ended.', 'info');
+      replace(warning);
+      say(status, 'Your hold on this time has ended. You can still book it if nobody else has.', 'error');
       return;
     }
     const minutes = Math.floor(left / 60);
     const seconds = String(left % 60).padStart(2, '0');
-    line.textContent = `We are holding this time for you for ${minutes}:${seconds} more (until ${t.time(state.hold.expires_at, zone)}).`;
+    line.textContent = `We are holding this time for you for ${minutes}:${seconds} more (until ${t.time(new Date(state.holdDeadline).toISOString(), zone)}).`;
+    if (left <= HOLD_WARNING_SECONDS && !warned) {
+      warned = true;
+      warnHold(warning, left);
+    }
   };
   tick();
   state.holdTimer = setInterval(tick, 1000);
+}
+
+function warnHold(warning, left) {
+  const minutes = Math.max(1, Math.round(left / 60));
+  const canExtend = state.hold && !state.hold.extended;
+  replace(warning,
+    h('p', {}, `Your hold ends in about ${minutes} minute${minutes === 1 ? '' : 's'}.`
+      + (canExtend ? ` You can keep it ${state.clinic.hold_minutes} minutes longer, once.`
+        : ' It cannot be extended again; book now to keep this time.')),
+    canExtend ? h('button', { type: 'button', id: 'extend-hold', class: 'primary',
+      onclick: (event) => busy(event.currentTarget, extendHold) },
+    `Hold it ${state.clinic.hold_minutes} more minutes`) : null);
+}
+
+async function extendHold() {
+  try {
+    const hold = await post(`/api/v1/holds/${encodeURIComponent(state.hold.id)}/extend`, {},
+      { token: state.hold.manage_token });
+    state.hold = { ...state.hold, expires_at: hold.expires_at, extended: true };
+    state.holdDeadline = Date.now() + state.clinic.hold_minutes * 60000;
+    startCountdown();
+    say(status, `We will hold this time until ${t.time(new Date(state.holdDeadline).toISOString(), zone)}.`, 'success');
+    $('#client-name').focus();
+  } catch (error) {
+    say(status, explain(error), 'error');
+    replace($('#hold-warning'));
+    focusAlert();
+  }
 }
 
 $('#change-time').addEventListener('click', () => {
@@ -369,7 +405,15 @@ function keyFor(path, body) {
 $('#details-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
-  if (!form.reportValidity()) return;
+  if (!form.checkValidity()) {
+    // The browser's own bubble is not announced everywhere: name the fields in the alert too.
+    const missing = [...form.elements].filter((field) => field.willValidate && !field.validity.valid);
+    say(status, `Please check: ${missing.map((field) => `${field.labels[0].childNodes[0].textContent.trim()} (${field.validationMessage})`).join('; ')}.`, 'error');
+    for (const field of missing) field.setAttribute('aria-invalid', 'true');
+    missing[0].focus();
+    return;
+  }
+  for (const field of form.elements) field.removeAttribute('aria-invalid');
   const client = { name: form.elements.name.value.trim(), email: form.elements.email.value.trim(),
     timezone: zone };
   if (form.elements.phone.value.trim()) client.phone = form.elements.phone.value.trim();
@@ -404,6 +448,7 @@ $('#details-form').addEventListener('submit', async (event) => {
 async function courseFailed(error) {
   if (!(error instanceof ApiError) || error.code !== 'course_conflict') {
     say(status, explain(error), 'error');
+    focusAlert();
     return;
   }
   const conflicts = (error.details.conflicts || []).map((iso) => t.dateTimeWithClinic(iso, zone));
@@ -419,27 +464,33 @@ async function courseFailed(error) {
     + (nearest.length ? 'Please choose another weekly time; the nearest are marked “suggested”.' : 'Please try a later start date.'), 'error');
   const box = $('#alternatives');
   replace(box, h('h3', {}, 'Dates no longer free'), h('ul', {}, conflicts.map((c) => h('li', {}, c))),
-    nearest.length ? h('h3', {}, 'Nearest weekly times') : null,
-    nearest.length ? h('ul', { class: 'slot-list' }, nearest.map((option) => h('li', {},
+    nearest.length ? h('h3', { id: 'nearest-weekly' }, 'Nearest weekly times') : null,
+    nearest.length ? h('ul', { class: 'slot-list', 'aria-labelledby': 'nearest-weekly' }, nearest.map((option) => h('li', {},
       h('button', { type: 'button', class: 'slot', onclick: () => { chooseOption(option); show(box, false); openDetails(); } },
         optionLabel(option))))) : null);
   show(box);
   show($('#step-details'), false);
-  box.querySelector('button')?.focus();
+  const first = box.querySelector('button');
+  if (first) first.focus();
+  else focusAlert();
 }
 
 // --- confirmation -----------------------------------------------------------------------------------
 
 function place(modality, room) {
-  if (modality === 'in_person') return `In person at the clinic in London${room ? `, ${state.rooms[room] || room}` : ''}`;
+  if (modality === 'in_person') return `In person at the clinic in ${state.clinic.city}${room ? `, ${state.rooms[room] || room}` : ''}`;
   return modality === 'video' ? 'By video (the link is in your confirmation email)' : 'By phone: your therapist will call you';
 }
 
-function finish(summaryNodes, events, fileName, manageUrl) {
+// The calendar file is the server's (GET /api/v1/bookings/{id}.ics or courses'), with the
+// manage token as ?token=: the same file the confirmation email carries.
+function finish(summaryNodes, kind, id, token) {
   clearInterval(state.holdTimer);
-  for (const id of ['#step-choose', '#step-time', '#step-details']) show($(id), false);
+  for (const step of ['#step-choose', '#step-time', '#step-details']) show($(step), false);
   replace($('#summary'), summaryNodes);
-  offerDownload($('#ics-link'), calendarText(events), fileName);
+  const plural = kind === 'course' ? 'courses' : 'bookings';
+  $('#ics-link').href = `/api/v1/${plural}/${encodeURIComponent(id)}.ics?token=${encodeURIComponent(token)}`;
+  const manageUrl = `/manage?token=${encodeURIComponent(token)}&${kind}=${encodeURIComponent(id)}`;
   const link = $('#manage-link');
   link.href = manageUrl;
   link.textContent = new URL(manageUrl, window.location.origin).href;
@@ -454,9 +505,7 @@ function confirmSingle(booking) {
     h('p', { class: 'big' }, title),
     h('p', {}, t.longDate(booking.start, zone), ', ', t.timeWithClinic(booking.start, zone), ` – ${t.time(booking.end, zone)}`),
     h('p', {}, place(booking.modality, booking.room)),
-  ], [{ id: booking.id, start: booking.start, end: booking.end, summary: title,
-    location: place(booking.modality, booking.room), sequence: booking.sequence }],
-  'session.ics', `/manage?token=${encodeURIComponent(booking.manage_token)}&booking=${encodeURIComponent(booking.id)}`);
+  ], 'booking', booking.id, booking.manage_token);
 }
 
 function confirmCourse(course) {
@@ -466,10 +515,8 @@ function confirmCourse(course) {
     h('p', { class: 'big' }, `${count}-week course: ${title}`),
     h('p', {}, `Weekly on ${optionLabel({ sessions: [course.sessions[0].start] }).replace(/, from .*/, '')}, from ${t.longDate(course.first_start, zone)} to ${t.longDate(course.last_end, zone)}.`),
     h('p', {}, place(course.modality, course.sessions[0].room)),
-    h('ol', { class: 'dates' }, course.sessions.map((s) => h('li', {}, t.dateTimeWithClinic(s.start, zone)))),
-  ], course.sessions.map((s) => ({ id: s.booking_id, start: s.start, end: s.end,
-    summary: `${title} (${s.number}/${count})`, location: place(course.modality, s.room) })),
-  'course.ics', `/manage?token=${encodeURIComponent(course.manage_token)}&course=${encodeURIComponent(course.id)}`);
+    datesTable(`Your ${count} booked sessions`, course.sessions.map((s) => ({ number: s.number, start: s.start })), zone),
+  ], 'course', course.id, course.manage_token);
 }
 
 readChoices();

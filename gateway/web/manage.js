@@ -2,9 +2,11 @@
 // The manage token stays in this page's URL only; it is sent as a bearer token.
 
 import { ApiError, explain, get, post } from './api.js';
+import { clinicInfo } from './clinic.js';
 import { courseMarks, legend, sessionState } from './marks.js';
+import { fetchSlots, nearestFree, renderSlotDays, setEarlierEnabled, slotButton } from './slots.js';
 import * as t from './time.js';
-import { $, MODALITY, busy, focusHeading, h, renderSlotDays, replace, say, show } from './ui.js';
+import { $, MODALITY, busy, focusAlert, focusHeading, h, replace, say, show } from './ui.js';
 
 const zone = t.browserZone();
 const params = new URLSearchParams(window.location.search);
@@ -12,7 +14,8 @@ const token = params.get('token');
 const noticeHours = Number(document.body.dataset.noticeHours || 48);
 const status = $('#status');
 const state = { kind: null, id: null, booking: null, course: null, therapist: null,
-  sessionTypes: {}, rooms: {}, target: null, weekFrom: null, pendingStart: null, cancelling: null };
+  sessionTypes: {}, rooms: {}, target: null, weekFrom: null, pendingStart: null, cancelling: null,
+  city: '' };
 
 async function start() {
   $('#zone-name').textContent = `${t.placeName(zone)} (${zone})`;
@@ -23,7 +26,8 @@ async function start() {
     return;
   }
   try {
-    const [types, rooms] = await Promise.all([get('/api/v1/session-types'), get('/api/v1/rooms')]);
+    const [types, rooms, clinic] = await Promise.all([get('/api/v1/session-types'), get('/api/v1/rooms'), clinicInfo()]);
+    state.city = clinic.city;
     state.sessionTypes = Object.fromEntries(types.map((s) => [s.id, s.name]));
     state.rooms = Object.fromEntries(rooms.map((r) => [r.id, r.name]));
     await reload();
@@ -46,7 +50,7 @@ async function reload() {
 }
 
 function place(modality, room) {
-  if (modality === 'in_person') return `In person at the clinic in London${room ? `, ${state.rooms[room] || room}` : ''}`;
+  if (modality === 'in_person') return `In person at the clinic in ${state.city}${room ? `, ${state.rooms[room] || room}` : ''}`;
   return MODALITY[modality];
 }
 
@@ -120,8 +124,15 @@ function lateSentence(start) {
   return `This is less than ${noticeHours} hours before the session (${t.dateTimeWithClinic(start, zone)}), so it counts as a late cancellation under the clinic's policy.`;
 }
 
+// The button that opened a panel gets the focus back when the panel closes without a change.
+function returnFocus() {
+  if (state.opener && state.opener.isConnected) state.opener.focus();
+  else focusHeading($('#sessions'));
+}
+
 function openCancel(session) {
   closePanels();
+  state.opener = document.activeElement;
   state.cancelling = { kind: 'session', session };
   const label = session.number ? `session ${session.number}` : 'this session';
   $('#cancel-heading').textContent = session.number ? `Cancel session ${session.number}` : 'Cancel this session';
@@ -132,6 +143,7 @@ function openCancel(session) {
 
 $('#cancel-course').addEventListener('click', () => {
   closePanels();
+  state.opener = document.activeElement;
   const toCome = state.course.sessions.filter((s) => s.status === 'confirmed' && new Date(s.start) > Date.now());
   state.cancelling = { kind: 'course' };
   $('#cancel-heading').textContent = 'Cancel the rest of the course';
@@ -152,6 +164,7 @@ function openCancelPanel(late) {
 $('#cancel-keep').addEventListener('click', () => {
   closePanels();
   say(status, 'Nothing was cancelled.');
+  returnFocus();
 });
 
 $('#cancel-form').addEventListener('submit', async (event) => {
@@ -177,6 +190,7 @@ $('#cancel-form').addEventListener('submit', async (event) => {
     } catch (error) {
       say(status, explain(error), 'error');
       if (error instanceof ApiError && error.code === 'invalid_state') await reload();
+      focusAlert();
     }
   });
 });
@@ -189,6 +203,7 @@ function subjectOf() {
 
 async function openMove(session) {
   closePanels();
+  state.opener = document.activeElement;
   state.target = session;
   state.weekFrom = t.dateKey(session.start, zone) > t.todayKey(zone)
     ? t.mondayOf(t.dateKey(session.start, zone)) : t.todayKey(zone);
@@ -201,11 +216,9 @@ async function openMove(session) {
   await loadMoveSlots();
 }
 
-async function fetchSlots(from, to) {
+function wanted() {
   const subject = subjectOf();
-  const answer = await get(`/api/v1/therapists/${encodeURIComponent(subject.therapist_id)}/slots`, {
-    query: { session_type: subject.session_type, modality: subject.modality, from, to, tz: zone } });
-  return answer.slots;
+  return { therapistId: subject.therapist_id, sessionType: subject.session_type, modality: subject.modality };
 }
 
 async function loadMoveSlots() {
@@ -213,10 +226,10 @@ async function loadMoveSlots() {
   box.setAttribute('aria-busy', 'true');
   try {
     const to = t.addDays(state.weekFrom, 6);
-    const slots = await fetchSlots(state.weekFrom, to);
+    const slots = await fetchSlots(wanted(), state.weekFrom, to, zone);
     $('#week-label').textContent = `${t.keyLabel(state.weekFrom)} – ${t.keyLabel(to)}`;
-    $('#prev-week').disabled = state.weekFrom <= t.todayKey(zone);
-    renderSlotDays(box, slots, zone, slotButton);
+    setEarlierEnabled($('#prev-week'), $('#next-week'), state.weekFrom > t.todayKey(zone));
+    renderSlotDays(box, slots, zone, (slot) => timeButton(slot));
   } catch (error) {
     say(status, explain(error), 'error');
   } finally {
@@ -224,11 +237,9 @@ async function loadMoveSlots() {
   }
 }
 
-function slotButton(slot, long = false) {
-  return h('button', { type: 'button', class: 'slot', 'data-start': slot.start,
-    'aria-pressed': state.pendingStart === slot.start ? 'true' : 'false',
-    onclick: () => pickNewTime(slot) },
-  long ? t.dateTimeWithClinic(slot.start, zone) : t.timeWithClinic(slot.start, zone));
+function timeButton(slot, long = false) {
+  return slotButton(slot, zone, { long, pressed: state.pendingStart === slot.start,
+    onChoose: pickNewTime });
 }
 
 $('#prev-week').addEventListener('click', () => {
@@ -261,6 +272,7 @@ $('#move-no').addEventListener('click', () => {
 $('#move-close').addEventListener('click', () => {
   closePanels();
   say(status, 'Nothing was moved.');
+  returnFocus();
 });
 
 $('#move-yes').addEventListener('click', (event) => busy(event.currentTarget, async () => {
@@ -278,31 +290,24 @@ $('#move-yes').addEventListener('click', (event) => busy(event.currentTarget, as
 }));
 
 // A taken time: say so, refresh the times and offer the nearest free ones.
-async function moveFailed(error, wanted) {
+async function moveFailed(error, wantedStart) {
   state.pendingStart = null;
   show($('#move-confirm'), false);
   if (!(error instanceof ApiError) || error.status !== 409) {
     say(status, explain(error), 'error');
+    focusAlert();
     return;
   }
   await loadMoveSlots();
-  const day = t.dateKey(wanted, zone);
-  const from = day < t.addDays(t.todayKey(zone), 3) ? t.todayKey(zone) : t.addDays(day, -3);
-  let nearest = [];
-  try {
-    const target = new Date(wanted).getTime();
-    nearest = (await fetchSlots(from, t.addDays(day, 14))).filter((s) => s.start !== wanted)
-      .sort((a, b) => Math.abs(new Date(a.start) - target) - Math.abs(new Date(b.start) - target))
-      .slice(0, 4).sort((a, b) => new Date(a.start) - new Date(b.start));
-  } catch {
-    nearest = [];
-  }
+  const nearest = await nearestFree(wanted(), wantedStart, zone);
   say(status, `${explain(error)} Your session stays at ${t.dateTimeWithClinic(state.target.start, zone)}. ${nearest.length ? 'The nearest free times are listed.' : 'Please choose another day.'}`, 'error');
   const box = $('#move-alternatives');
-  replace(box, h('h3', {}, 'Nearest free times'),
-    h('ul', { class: 'slot-list' }, nearest.map((slot) => h('li', {}, slotButton(slot, true)))));
+  replace(box, h('h3', { id: 'move-nearest' }, 'Nearest free times'),
+    h('ul', { class: 'slot-list', 'aria-labelledby': 'move-nearest' }, nearest.map((slot) => h('li', {}, timeButton(slot, true)))));
   show(box, nearest.length > 0);
-  box.querySelector('button')?.focus();
+  const first = box.querySelector('button');
+  if (first) first.focus();
+  else focusAlert();
 }
 
 function closePanels() {

@@ -71,3 +71,9 @@ export const keyLongLabel = (key) => longDate(`${key}T12:00:00Z`, 'UTC');
 export function hoursUntil(iso) {
   return (new Date(iso).getTime() - Date.now()) / 3600000;
 }
+
+// ", 2027" when the instant is not in the current year (a course may run into the next).
+export function yearSuffix(iso, zone) {
+  const year = dateKey(iso, zone).slice(0, 4);
+  return year === todayKey(zone).slice(0, 4) ? '' : ` ${year}`;
+}

@@ -1,5 +1,3 @@
-import * as t from './time.js';
-
 // Small DOM helpers shared by the pages.
 
 export function h(tag, attributes = {}, ...children) {
@@ -26,11 +24,32 @@ export function replace(node, ...children) {
   for (const child of children.flat()) if (child) node.append(child);
 }
 
-// A message for screen readers and eyes alike; kind: info | error | success.
+// A message for screen readers and eyes alike; kind: info | error | success. A page's errors
+// for its #status go to its role="alert" region (#alert, announced at once) when it has one.
+// Regions marked `live` stay in the page while empty (a region that appears together with its
+// text is not always read out); others are hidden while they have nothing to say.
 export function say(region, message, kind = 'info') {
-  region.textContent = message;
-  region.dataset.kind = kind;
-  region.hidden = !message;
+  const alert = region.id === 'status' ? document.getElementById('alert') : null;
+  const target = kind === 'error' && alert ? alert : region;
+  for (const node of [region, alert]) {
+    if (node && node !== target) put(node, '');
+  }
+  put(target, message);
+  target.dataset.kind = kind;
+}
+
+function put(node, message) {
+  node.textContent = message;
+  if (!node.classList.contains('live')) node.hidden = !message;
+}
+
+// After a submit that failed: the error takes the focus, so it is read out and seen.
+export function focusAlert() {
+  const alert = document.getElementById('alert');
+  if (alert && alert.textContent) {
+    alert.setAttribute('tabindex', '-1');
+    alert.focus();
+  }
 }
 
 export function show(node, visible = true) {
@@ -45,7 +64,7 @@ export function focusHeading(section) {
   }
 }
 
-export const MODALITY = { in_person: 'In person (London clinic)', video: 'Video', phone: 'Phone' };
+export const MODALITY = { in_person: 'In person at the clinic', video: 'Video', phone: 'Phone' };
 export const MODALITY_SHORT = { in_person: 'In person', video: 'Video', phone: 'Phone' };
 
 export function initials(name) {
@@ -63,19 +82,20 @@ export async function busy(button, work) {
   }
 }
 
-/** Free times grouped by day in `zone`; `button(slot)` makes each time's button. */
-export function renderSlotDays(box, slots, zone, button) {
-  if (!slots.length) {
-    replace(box, h('p', { class: 'empty' }, 'No free times in these days. Try later dates.'));
-    return;
+/** Re-render `box` without losing the keyboard focus: when the focus was inside it, it goes to
+ * the new element with the same `data-key` (or `data-start`), else to the box's first control. */
+export function replaceKeepingFocus(box, ...children) {
+  const active = document.activeElement;
+  const inside = active && active !== box && box.contains(active);
+  const key = inside ? (active.dataset.key || active.dataset.start) : null;
+  replace(box, ...children);
+  if (!inside) return;
+  const same = key && [...box.querySelectorAll('[data-key], [data-start]')]
+    .find((node) => (node.dataset.key || node.dataset.start) === key);
+  const next = same || box.querySelector('button:not([disabled]), input, a[href]');
+  if (next) next.focus();
+  else {
+    box.setAttribute('tabindex', '-1');
+    box.focus();
   }
-  const byDay = new Map();
-  for (const slot of slots) {
-    const key = t.dateKey(slot.start, zone);
-    if (!byDay.has(key)) byDay.set(key, []);
-    byDay.get(key).push(slot);
-  }
-  replace(box, [...byDay].map(([key, daySlots]) => h('div', { class: 'day' },
-    h('h3', {}, t.keyLongLabel(key)),
-    h('ul', { class: 'slot-list' }, daySlots.map((slot) => h('li', {}, button(slot)))))));
 }

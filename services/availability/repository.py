@@ -222,9 +222,13 @@ def record_busy(session: Session, values: dict[str, Any]) -> None:
     row = session.scalars(select(BusyTime).where(BusyTime.id == values["id"])
                           .with_for_update()).one()
     if values["kind"] == "hold":
-        # A hold never changes; the only news about it is that it ended.
+        # A hold changes only by ending, or by being extended (a hold_placed with a later
+        # expiry, services/booking/hold_extension.py): the later expiry wins, an end is final.
         if row.active and not values["active"]:
             row.active = False
+            row.updated_at = values["updated_at"]
+        elif row.active and _later(values["expires_at"], row.expires_at):
+            row.expires_at = values["expires_at"]
             row.updated_at = values["updated_at"]
         return
     if values["sequence"] < row.sequence:
@@ -233,6 +237,10 @@ def record_busy(session: Session, values: dict[str, Any]) -> None:
         return  # same version already applied; a cancellation at this sequence stands
     for name, value in values.items():
         setattr(row, name, value)
+
+
+def _later(new: datetime | None, old: datetime | None) -> bool:
+    return new is not None and old is not None and new > old
 
 
 def hold_values(hold: dict[str, Any], *, active: bool, now: datetime) -> dict[str, Any]:

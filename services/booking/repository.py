@@ -144,7 +144,8 @@ def stale_holds(session: Session, now: datetime, limit: int) -> list[Mapping[str
 def mark_expired(session: Session, hold_id: str, now: datetime) -> bool:
     """Expire a hold still held; the status test makes it happen once across processes."""
     return bool(session.execute(
-        update(bookings).where(bookings.c.id == hold_id, bookings.c.status == "held")
+        update(bookings).where(bookings.c.id == hold_id, bookings.c.status == "held",
+                               bookings.c.expires_at <= now)  # not one extended meanwhile
         .values(status="expired", updated_at=now)).rowcount)
 
 

@@ -71,6 +71,10 @@ class BookingService:
     def release_hold(self, caller: dict | None, hold_id: str) -> dict[str, Any]:
         return self._published(self.cases.release_hold(hold_id, Caller.from_rpc(caller)))
 
+    @rpc
+    def extend_hold(self, caller: dict | None, hold_id: str) -> dict[str, Any]:
+        return self._published(self.cases.extend_hold(hold_id, Caller.from_rpc(caller)))
+
     @timer(interval=15)
     def expire_holds(self) -> None:
         if self.cases.expire_holds():

@@ -23,6 +23,7 @@ from clinic.settings import Settings
 from clinic.wire import iso, utc
 from services.booking import claims, policy, repository
 from services.booking.claims import Slot, claim_time
+from services.booking.hold_extension import extend_hold_row
 from services.booking.idempotency import Answer, Keys, Request
 from services.booking.policy import HOLD_STATUSES
 from services.booking.repository import emit
@@ -98,6 +99,17 @@ class UseCases:
             repository.update_booking(session, hold_id, status="released", updated_at=now)
             emit(session, "hold_released", {"hold": policy.hold_view(row), "reason": "released"})
         return {**policy.hold_view(row), "status": "released"}
+
+    def extend_hold(self, hold_id: str, caller: Caller) -> Answer:
+        """Another ``hold_minutes`` for a live hold, once (services/booking/hold_extension.py)."""
+        now = self.now()
+        with self.uow.transaction() as session:
+            row = repository.booking_row(session, hold_id, HOLD_STATUSES, "hold",
+                                         for_update=True)
+            self._authorise(session, caller, row)
+            row = extend_hold_row(session, row, now, self.settings.hold_minutes)
+            emit(session, "hold_placed", {"hold": policy.hold_view(row)})
+        return {**policy.hold_view(row), "status": "held"}
 
     def expire_holds(self) -> int:
         with self.uow.transaction() as session:

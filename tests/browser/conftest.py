@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.browser.accessibility import AxeCheck
+
 CHROMIUM = os.environ.get("CLINIC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
@@ -109,3 +111,9 @@ def screenshot(request) -> Callable[[Page, str], Path]:
         return path
 
     return take
+
+
+@pytest.fixture
+def axe() -> AxeCheck:
+    """``axe(page, "state")``: no WCAG 2.0/2.1/2.2 A or AA violation on the page as it is now."""
+    return AxeCheck()

@@ -4,6 +4,7 @@ import pytest
 
 from clinic.settings import Settings
 from gateway.api.pages import WEB, asset_path, page_settings, render_page
+from gateway.clinic_info import ClinicInfo
 
 
 @pytest.mark.parametrize("name", ["app.css", "api.js", "booking.js", "favicon.svg"])
@@ -27,3 +28,23 @@ def test_pages_carry_the_settings_their_scripts_need():
     page = render_page("manage.html", settings).decode()
     assert '<body data-clinic-zone="Europe/London" data-notice-hours="36">' in page
     assert "<script type=\"module\" src=\"/assets/manage.js\"></script>" in page
+
+
+@pytest.mark.parametrize("name", ["index.html", "manage.html", "therapist.html",
+                                  "accessibility.html", "progress.html"])
+def test_pages_name_the_clinic_from_its_settings(name):
+    config = {"CLINIC_NAME": "Harbour <Clinic>", "CLINIC_CITY": "Leeds",
+              "CLINIC_EMAIL": "access@harbour.example", "COURSE_SESSIONS": "12"}
+    page = render_page(name, Settings.from_config(config), ClinicInfo.from_config(config))
+    text = page.decode()
+    assert "{{" not in text and "}}" not in text
+    assert "Harbour &lt;Clinic&gt;, Leeds</title>" in text
+    assert "London" not in text.replace("Europe/London", "")  # the city is the setting's
+
+
+def test_the_clinic_is_described_by_its_settings_with_defaults():
+    info = ClinicInfo.from_config({})
+    assert (info.name, info.city, info.course_sessions, info.hold_minutes) == (
+        "The Clinic", "London", 16, 10)
+    with pytest.raises(ValueError):
+        ClinicInfo.from_config({"COURSE_SESSIONS": "60"})

@@ -46,7 +46,7 @@ def test_the_therapist_links_sees_and_unlinks_their_own_calendar(clinic_factory,
         page.get_by_label("Your calendar's iCalendar (.ics) address").fill(
             "https://me:secret@calendar.example/a.ics")
         page.get_by_role("button", name="Link calendar").click()
-        expect(page.locator("#status")).to_contain_text("user name or password")
+        expect(page.locator("#alert")).to_contain_text("user name or password")  # an error
 
         page.get_by_label("Your calendar's iCalendar (.ics) address").fill(calendar)
         page.get_by_role("button", name="Link calendar").click()

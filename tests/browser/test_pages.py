@@ -46,6 +46,36 @@ def london_day(instant: str) -> str:
     return datetime.fromisoformat(instant).astimezone(LONDON).date().isoformat()
 
 
+def choose_a_taken_time(clinic, pages, slot) -> None:
+    """Another client books ``slot``'s time over the API, then this one chooses it (a 409)."""
+    taken = requests.post(clinic.url("/api/v1/bookings"), timeout=10, json={
+        "therapist_id": "mira-stone", "session_type": "dit-session", "modality": "in_person",
+        "start": slot.get_attribute("data-start"),
+        "client": {"name": "Other Client", "email": "other@example.com"}})
+    assert taken.status_code == 201, taken.text
+    pages.console.expect_http_error(409, "/api/v1/holds")
+    slot.click()
+
+
+def open_course_dates(clinic, page: Page, way: str) -> None:
+    """The booking page with Mira Stone's first weekly time for a 16-week course chosen."""
+    page.goto(clinic.url("/"))
+    page.get_by_label("A 16-week course, one session a week").check()
+    page.get_by_label(way).check()
+    page.get_by_role("button", name="Choose Mira Stone").click()
+    page.locator("#course-options input[type=radio]").first.check()
+    expect(page.locator("#course-dates table tbody tr")).to_have_count(16)
+
+
+def book_the_course(page: Page, name: str, email: str) -> None:
+    """From the course's dates: continue, give a name and an email, book, see it booked."""
+    page.get_by_role("button", name="Continue with these 16 dates").click()
+    page.get_by_label("Your name").fill(name)
+    page.get_by_label("Email").fill(email)
+    page.get_by_role("button", name="Book all 16 sessions").click()
+    expect(page.get_by_role("heading", name="You are booked")).to_be_visible()
+
+
 def fits_phone(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
@@ -77,30 +107,30 @@ def test_client_books_a_course_moves_and_cancels_sessions_and_the_therapist_sees
     first_option = page.locator("#course-options input[type=radio]").first
     expect(first_option).to_be_visible()
     first_option.check()
-    dates = page.locator("#course-dates ol.dates li")
+    dates = page.locator("#course-dates table tbody tr")
     expect(dates).to_have_count(16)
-    expect(dates.first).to_contain_text("London time")  # New York and London differ
+    expect(page.locator("#course-dates table caption")).to_contain_text("Dates of your 16 sessions")
+    expect(page.locator("#course-dates thead")).to_contain_text("London time")  # zones differ
     expect(page.locator("#course-dates")).to_contain_text("skipped")
     expect(page.locator("#course-dates .end-date")).to_contain_text("Ends")
     screenshot(page, "course-dates-desktop")
 
-    page.get_by_role("button", name="Continue with these 16 dates").click()
-    page.get_by_label("Your name").fill("Ada Lovelace")
-    page.get_by_label("Email").fill("ada@example.com")
-    page.get_by_role("button", name="Book all 16 sessions").click()
-    expect(page.get_by_role("heading", name="You are booked")).to_be_visible()
+    book_the_course(page, "Ada Lovelace", "ada@example.com")
     expect(page.get_by_role("status")).to_contain_text("Booked")
     screenshot(page, "confirmation-desktop")
 
+    # The calendar file is the server's own (GET /api/v1/courses/{id}.ics), not made in the page.
+    ics_link = page.get_by_role("link", name="Add to calendar (.ics)")
+    assert re.fullmatch(r"/api/v1/courses/[\w-]+\.ics\?token=mng_[\w-]+",
+                        ics_link.get_attribute("href"))
     with page.expect_download() as download:
-        page.get_by_role("link", name="Add to calendar (.ics)").click()
+        ics_link.click()
     ics = (tmp_path / "course.ics")
     download.value.save_as(ics)
     text = ics.read_bytes().decode("utf-8")
     assert text.startswith("BEGIN:VCALENDAR\r\n") and text.endswith("END:VCALENDAR\r\n")
     assert text.count("BEGIN:VEVENT") == 16 and "\n" not in text.replace("\r\n", "")
-    assert re.search(r"^DTSTART:\d{8}T\d{6}Z\r$", text, re.M)
-    assert all(len(line.encode()) <= 75 for line in text.split("\r\n"))
+    assert "DIT session 16/16 with Mira Stone" in text.replace("\r\n ", "")
 
     manage_url = page.locator("#manage-link").get_attribute("href")
     course_id = re.search(r"course=([\w-]+)", manage_url).group(1)
@@ -225,19 +255,15 @@ def test_a_taken_time_offers_the_nearest_free_ones_and_a_late_cancellation_is_an
     expect(first).to_contain_text("London time")
 
     # Someone else books that time between the page showing it and the client choosing it.
-    taken = requests.post(clinic.url("/api/v1/bookings"), timeout=10, json={
-        "therapist_id": "mira-stone", "session_type": "dit-session", "modality": "in_person",
-        "start": wanted, "client": {"name": "Other Client", "email": "other@example.com"}})
-    assert taken.status_code == 201, taken.text
-    pages.console.expect_http_error(409, "/api/v1/holds")
-    first.click()
-    expect(page.get_by_role("status")).to_contain_text("that time has just been taken")
+    choose_a_taken_time(clinic, pages, first)
+    expect(page.get_by_role("alert").first).to_contain_text("that time has just been taken")
     alternatives = page.locator("#alternatives .slot")
     expect(alternatives.first).to_be_visible()
     expect(alternatives.first).to_be_focused()
     assert wanted not in [b.get_attribute("data-start") for b in alternatives.all()]
     screenshot(page, "taken-desktop")
 
+    expect(alternatives.first).to_contain_text("London time")
     page.keyboard.press("Enter")  # the nearest free time has the focus: choose it by keyboard
     expect(page.locator("#hold-status")).to_contain_text("We are holding this time for you")
     page.get_by_label("Your name").fill("Grace Hopper")
@@ -263,12 +289,7 @@ def test_a_course_whose_dates_were_taken_names_them_and_offers_other_weekly_time
     admin_setup(clinic, weekly=[
         {"weekday": "wednesday", "start": "09:00", "end": "12:00", "modalities": ALL}])
     page = pages.open()
-    page.goto(clinic.url("/"))
-    page.get_by_label("A 16-week course, one session a week").check()
-    page.get_by_label("Phone call").check()
-    page.get_by_role("button", name="Choose Mira Stone").click()
-    page.locator("#course-options input[type=radio]").first.check()
-    expect(page.locator("#course-dates ol.dates li")).to_have_count(16)
+    open_course_dates(clinic, page, "Phone call")
     page.get_by_role("button", name="Continue with these 16 dates").click()
     page.get_by_label("Your name").fill("Alan Turing")
     page.get_by_label("Email").fill("alan@example.com")
@@ -276,10 +297,12 @@ def test_a_course_whose_dates_were_taken_names_them_and_offers_other_weekly_time
     page.get_by_label(re.compile("^Phone")).fill("+44 20 7946 0000")
 
     # Another client takes the course's fourth date meanwhile.
-    fourth = page.locator("#course-dates ol.dates li").nth(3).inner_text()
+    fourth = page.locator("#course-dates table tbody tr").nth(3).get_attribute("data-start")
     options = requests.get(clinic.url("/api/v1/therapists/mira-stone/course-options"), params={
         "session_type": "dit-session", "modality": "phone", "tz": "America/New_York"}).json()
     taken_start = options["options"][0]["sessions"][3]
+    assert taken_start == fourth
+    in_new_york = datetime.fromisoformat(taken_start).astimezone(ZoneInfo("America/New_York"))
     taken = requests.post(clinic.url("/api/v1/bookings"), timeout=10, json={
         "therapist_id": "mira-stone", "session_type": "dit-session", "modality": "phone",
         "start": taken_start, "client": {"name": "Other Client", "email": "o@example.com"}})
@@ -287,9 +310,11 @@ def test_a_course_whose_dates_were_taken_names_them_and_offers_other_weekly_time
 
     pages.console.expect_http_error(409, "/api/v1/courses")
     page.get_by_role("button", name="Book all 16 sessions").click()
-    expect(page.get_by_role("status")).to_contain_text(
+    expect(page.get_by_role("alert").first).to_contain_text(
         "Some dates of that course are no longer free")
-    expect(page.locator("#alternatives")).to_contain_text(fourth)
+    expect(page.locator("#alternatives")).to_contain_text(
+        f"{in_new_york:%a}, {in_new_york.day} {in_new_york:%b} {in_new_york.year}, "
+        f"{in_new_york:%H:%M}")
     choice = page.locator("#alternatives .slot").first
     expect(choice).to_be_focused()
     screenshot(page, "course-conflict-desktop")

@@ -324,6 +324,27 @@ def test_bookings_and_holds_block_with_the_buffer(clinic):
     assert len(clinic.slots()) == 4
 
 
+def test_an_extended_hold_keeps_its_later_expiry_whatever_order_the_news_comes_in(clinic):
+    clinic.therapist("ann")
+    ten, eleven = "2027-03-08T10:00:00+00:00", "2027-03-08T11:00:00+00:00"
+    placed = hold("h1", ten, "2027-03-01T09:10:00+00:00")
+    extended = hold("h1", ten, "2027-03-01T09:25:00+00:00")
+    clinic.event("hold_placed", {"hold": placed})
+    clinic.event("hold_placed", {"hold": extended})
+    clinic.now += timedelta(minutes=11)  # past the first expiry, inside the extension
+    assert clinic.slots() == [eleven]
+    # The older placement arriving late does not shorten the hold again.
+    clinic.event("hold_placed", {"hold": placed})
+    assert clinic.slots() == [eleven]
+    clinic.now += timedelta(minutes=15)
+    assert clinic.slots() == [ten, eleven]
+    # An ended hold stays ended: an extension's news after its release does not revive it.
+    clinic.now -= timedelta(minutes=15)
+    clinic.event("hold_released", {"hold": extended, "reason": "released"})
+    clinic.event("hold_placed", {"hold": hold("h1", ten, "2027-03-01T09:40:00+00:00")})
+    assert clinic.slots() == [ten, eleven]
+
+
 def test_in_person_needs_a_free_room(clinic):
     clinic.therapist("ann")
     clinic.therapist("bea")

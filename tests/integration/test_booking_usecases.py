@@ -183,6 +183,46 @@ def test_a_hold_blocks_until_it_expires_then_frees_the_slot_by_itself(service, u
         service.create_booking(request(hold_id=hold["id"]))
 
 
+def test_a_hold_is_extended_once_by_its_owner_and_then_lapses_on_its_new_time(
+        service, uow, clock):
+    hold = service.place_hold("t1", "dit", "video", iso(START))
+    owner = manage(hold["manage_token"])
+    with pytest.raises(Unauthorized):
+        service.extend_hold(Caller(kind="public").to_rpc(), hold["id"])
+    stranger = service.place_hold("t1", "dit", "video", iso(START + timedelta(hours=2)))
+    with pytest.raises(NotFound):  # another hold's token does not reach this one
+        service.extend_hold(manage(stranger["manage_token"]), hold["id"])
+    clock.now = NOW + timedelta(minutes=8)
+    extended = service.extend_hold(owner, hold["id"])
+    assert extended["expires_at"] == iso(NOW + timedelta(minutes=18))
+    assert extended["status"] == "held" and "manage_token" not in extended
+    with pytest.raises(InvalidState):  # once only
+        service.extend_hold(owner, hold["id"])
+    clock.now = NOW + timedelta(minutes=12)  # past the first expiry: still held
+    service.expire_holds()
+    with pytest.raises(SlotUnavailable):
+        service.create_booking(request())
+    placed = [data["hold"]["expires_at"] for kind, data in events(uow) if kind == "hold_placed"]
+    assert placed[-1] == iso(NOW + timedelta(minutes=18))  # availability hears the new expiry
+    clock.now = NOW + timedelta(minutes=18)
+    service.expire_holds()
+    assert count(uow, bookings, bookings.c.id == hold["id"],
+                 bookings.c.status == "expired") == 1
+    with pytest.raises(HoldExpired):
+        service.extend_hold(owner, hold["id"])
+
+
+def test_an_expired_or_used_hold_cannot_be_extended(service, clock):
+    late = service.place_hold("t1", "dit", "video", iso(START))
+    clock.now = NOW + timedelta(minutes=10)  # at its expiry, before the timer marks it
+    with pytest.raises(HoldExpired):
+        service.extend_hold(manage(late["manage_token"]), late["id"])
+    used = service.place_hold("t1", "dit", "video", iso(START + timedelta(hours=2)))
+    service.create_booking(request(START + timedelta(hours=2), hold_id=used["id"]))
+    with pytest.raises(InvalidState):
+        service.extend_hold(manage(used["manage_token"]), used["id"])
+
+
 def test_the_timer_expires_holds_once(service, uow, clock):
     service.place_hold("t1", "dit", "video", iso(START))
     service.expire_holds()
