@@ -119,7 +119,7 @@ async function loadTimes() {
   if (state.kind === 'single') await loadSlots(true);
   else await loadCourseOptions();
   offerWaitlist({ therapistId: state.therapist.id, sessionType: state.sessionType,
-    modality: state.modality, kind: state.kind, sessions: COURSE_SESSIONS });
+    modality: state.modality, kind: state.kind, sessions: state.clinic.course_sessions });
 }
 
 function wanted() {
