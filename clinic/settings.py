@@ -43,6 +43,10 @@ class Settings:
     rate_limit_per_minute: int
     demo: bool
     video_base_url: str = ""  # a video session's link is this plus the booking id
+    max_live_holds: int = 3  # per client address
+    manage_token_days: int = 90  # after the last session a manage token covers
+    max_bookings_per_email: int = 10  # single sessions still to come, per client email
+    max_courses_per_email: int = 2  # active courses, per client email
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -69,6 +73,10 @@ class Settings:
             rate_limit_per_minute=int(_text(config, "RATE_LIMIT_PER_MINUTE", "120")),
             demo=_text(config, "CLINIC_DEMO", "1") not in ("0", "false", "no"),
             video_base_url=_text(config, "CLINIC_VIDEO_BASE_URL"),
+            max_live_holds=int(_text(config, "MAX_LIVE_HOLDS", "3")),
+            manage_token_days=int(_text(config, "MANAGE_TOKEN_DAYS", "90")),
+            max_bookings_per_email=int(_text(config, "MAX_BOOKINGS_PER_EMAIL", "10")),
+            max_courses_per_email=int(_text(config, "MAX_COURSES_PER_EMAIL", "2")),
         )
 
     @classmethod

@@ -10,11 +10,13 @@ from pydantic import ConfigDict, Field
 
 from clinic.access import Caller
 from clinic.errors import InvalidRequest
+from gateway.auth import identify
 from gateway.entrypoints import api
 from gateway.schemas import Body, Day, Instant, Query
 
 Modality = Literal["in_person", "video", "phone"]
 MAX_IDEMPOTENCY_KEY = 255
+MIN_IDEMPOTENCY_KEY = 16
 
 
 class ClientIn(Body):
@@ -142,6 +144,22 @@ class Course(Body):
     manage_token: str | None = Field(default=None, description="Only in the creating answer.")
 
 
+class SignedOut(Body):
+    id: str
+    revoked: int = Field(description="How many links (manage tokens) stopped working.")
+
+
+class CancelClientRequest(Body):
+    client_address: str | None = Field(default=None, max_length=64)
+    email: str | None = Field(default=None, max_length=320)
+    since: Instant
+    until: Instant
+
+
+class CancelledBookings(Body):
+    cancelled: list[str]
+
+
 class Pong(Body):
     status: str
 
@@ -157,9 +175,15 @@ def idempotency_key(request) -> str:
     if key is None:
         return f"request-{uuid.uuid4()}"
     key = key.strip()
-    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
-        raise InvalidRequest.field("Idempotency-Key", "Use 1 to 255 characters.")
+    if not (MIN_IDEMPOTENCY_KEY <= len(key) <= MAX_IDEMPOTENCY_KEY) or not all(
+            "!" <= ch <= "~" for ch in key):
+        raise InvalidRequest.field("Idempotency-Key", "Use 16 to 255 visible ASCII characters.")
     return key
+
+
+def client_address(request) -> str | None:
+    """The client's address as the gateway's proxy-aware limiter sees it (TRUSTED_PROXIES)."""
+    return request.environ.get("clinic.client_address") or request.remote_addr
 
 
 def rpc_body(body: Body) -> dict:
@@ -175,7 +199,8 @@ class BookingApi:
     def place_hold(self, request, body: HoldRequest):
         data = rpc_body(body)
         return self.booking.place_hold(data["therapist_id"], data["session_type"],
-                                       data["modality"], data["start"], idempotency_key(request))
+                                       data["modality"], data["start"], idempotency_key(request),
+                                       client_address(request))
 
     @api("POST", "/api/v1/holds/{hold_id}/release", summary="Give a held slot back.",
          tag="booking", reply=Hold, access="owner", errors=(401, 404, 409))
@@ -186,7 +211,10 @@ class BookingApi:
          tag="booking", body=BookingRequest, reply=Booking, status=201,
          errors=(400, 404, 409))
     def create_booking(self, request, body: BookingRequest):
-        return self.booking.create_booking(rpc_body(body), idempotency_key(request))
+        # converting a hold needs the hold's manage token as the caller
+        caller = identify(request, self.config, self.availability)
+        return self.booking.create_booking(rpc_body(body), idempotency_key(request),
+                                           caller.to_rpc(), client_address(request))
 
     @api("GET", "/api/v1/bookings/{booking_id}", summary="A booking.", tag="booking",
          reply=Booking, access="owner", errors=(401, 404))
@@ -227,7 +255,31 @@ class BookingApi:
     @api("POST", "/api/v1/courses", summary="Book a weekly course: all sessions or none.",
          tag="courses", body=CourseRequest, reply=Course, status=201, errors=(400, 404, 409))
     def create_course(self, request, body: CourseRequest):
-        return self.booking.create_course(rpc_body(body), idempotency_key(request))
+        return self.booking.create_course(rpc_body(body), idempotency_key(request),
+                                          client_address(request))
+
+    @api("POST", "/api/v1/bookings/{booking_id}/sign-out",
+         summary="Sign out all links of a booking: every manage token of it stops working.",
+         tag="booking", reply=SignedOut, access="owner", errors=(401, 404))
+    def sign_out_booking(self, request, caller: Caller, booking_id):
+        return self.booking.sign_out(caller.to_rpc(), "booking", booking_id)
+
+    @api("POST", "/api/v1/courses/{course_id}/sign-out",
+         summary="Sign out all links of a course and its sessions.", tag="courses",
+         reply=SignedOut, access="owner", errors=(401, 404))
+    def sign_out_course(self, request, caller: Caller, course_id):
+        return self.booking.sign_out(caller.to_rpc(), "course", course_id)
+
+    @api("POST", "/api/v1/clients/cancel-bookings",
+         summary="Cancel every session still to come booked in [since, until] from one client "
+                 "address or for one email (abuse clean-up).", tag="booking",
+         body=CancelClientRequest, reply=CancelledBookings, access="admin",
+         errors=(400, 401, 403))
+    def cancel_client_bookings(self, request, caller: Caller, body: CancelClientRequest):
+        data = rpc_body(body)
+        return self.booking.cancel_client_bookings(
+            caller.to_rpc(), data["since"], data["until"], data.get("client_address"),
+            data.get("email"))
 
     @api("GET", "/api/v1/courses/{course_id}", summary="A course with its sessions.",
          tag="courses", reply=Course, access="owner", errors=(401, 404))

@@ -369,8 +369,12 @@ $('#details-form').addEventListener('submit', async (event) => {
     try {
       if (state.kind === 'single') {
         const body = { ...common, start: state.slot.start };
-        if (state.hold) body.hold_id = state.hold.id;
-        const booking = await post('/api/v1/bookings', body, { headers: { 'Idempotency-Key': newKey() } });
+        const headers = { 'Idempotency-Key': newKey() };
+        if (state.hold) {  // only the hold's holder may turn it into the booking
+          body.hold_id = state.hold.id;
+          headers.Authorization = `Bearer ${state.hold.manage_token}`;
+        }
+        const booking = await post('/api/v1/bookings', body, { headers });
         confirmSingle(booking);
       } else {
         const body = { ...common, first_start: state.option.sessions[0],

@@ -84,11 +84,16 @@ bookings = Table(
     Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancel_reason", Text, nullable=True),
     Column("hold_id", String(36), nullable=True),
+    # the client address (proxy-aware, from the gateway) a hold or booking was made from: the
+    # live-hold limit counts by it, and the admin can cancel what one address booked
+    Column("client_address", String(64), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_bookings_therapist_start", "therapist_id", "start"),
     Index("ix_bookings_room_start", "room", "start"),
     Index("ix_bookings_status_expires_at", "status", "expires_at"),
+    Index("ix_bookings_client_address", "client_address"),
+    Index("ix_bookings_client_email", "client_email"),
 )
 
 manage_tokens = Table(
@@ -112,6 +117,8 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     # the first answer, without its manage token (a replay gets a fresh one)
     Column("response", JSON, nullable=True),
+    # sha256 of the caller that used the key first (guards.key_owner): nobody else is answered
+    Column("owner", String(64), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False, index=True),
     UniqueConstraint("key", "scope", name="uq_idempotency_keys_key_scope"),
 )

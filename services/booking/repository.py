@@ -148,6 +148,40 @@ def mark_expired(session: Session, hold_id: str, now: datetime) -> bool:
         .values(status="expired", updated_at=now)).rowcount)
 
 
+# --- abuse limits --------------------------------------------------------------------------
+
+def live_holds_from(session: Session, client_address: str, now: datetime) -> int:
+    return session.execute(select(func.count()).select_from(bookings).where(
+        bookings.c.client_address == client_address, bookings.c.status == "held",
+        bookings.c.expires_at > now)).scalar_one()
+
+
+def sessions_to_come_for(session: Session, email: str, now: datetime) -> int:
+    """Single sessions (not a course's) still to come, booked for ``email``."""
+    return session.execute(select(func.count()).select_from(bookings).where(
+        func.lower(bookings.c.client_email) == email.lower(), bookings.c.course_id.is_(None),
+        bookings.c.status == "confirmed", bookings.c.start > now)).scalar_one()
+
+
+def active_courses_for(session: Session, email: str, now: datetime) -> int:
+    return session.execute(select(func.count()).select_from(courses).where(
+        func.lower(courses.c.client_email) == email.lower(), courses.c.status == "active",
+        courses.c.last_end > now)).scalar_one()
+
+
+def bookings_made_by(session: Session, since: datetime, until: datetime, now: datetime,
+                     client_address: str | None = None,
+                     email: str | None = None) -> list[Mapping[str, Any]]:
+    """Confirmed sessions still to come, made in [since, until] from one address or for one
+    email (the admin's clean-up after abuse)."""
+    who = (bookings.c.client_address == client_address if client_address
+           else func.lower(bookings.c.client_email) == (email or "").lower())
+    return list(session.execute(select(bookings).where(
+        who, bookings.c.status == "confirmed", bookings.c.start > now,
+        bookings.c.created_at >= since, bookings.c.created_at <= until,
+    ).order_by(bookings.c.start).with_for_update()).mappings().all())
+
+
 # --- manage tokens -------------------------------------------------------------------------
 
 def insert_token(session: Session, now: datetime, hashed: str, **target: str) -> None:
@@ -166,6 +200,21 @@ def token_hashes(session: Session, token: str, *, booking_id: str | None = None,
         manage_tokens.c.token_hash == token_hash(token), or_(*targets))).scalars())
 
 
+def token_known(session: Session, token: str) -> bool:
+    """Whether ``token`` is a manage token of anything (authentication, before any lookup)."""
+    return session.execute(select(manage_tokens.c.id).where(
+        manage_tokens.c.token_hash == token_hash(token)).limit(1)).first() is not None
+
+
+def delete_tokens(session: Session, *, booking_ids: Iterable[str] = (),
+                  course_id: str | None = None) -> int:
+    """Every manage token of these bookings and of the course ("sign out all my links")."""
+    targets = [manage_tokens.c.booking_id.in_(list(booking_ids))]
+    if course_id:
+        targets.append(manage_tokens.c.course_id == course_id)
+    return session.execute(delete(manage_tokens).where(or_(*targets))).rowcount
+
+
 # --- Idempotency-Keys ----------------------------------------------------------------------
 
 def _key(scope: str, key: str):
@@ -180,10 +229,10 @@ def stored_key(session: Session, scope: str, key: str,
     return session.execute(query).mappings().first()
 
 
-def insert_key(session: Session, scope: str, key: str, request_hash: str,
-               now: datetime) -> None:
+def insert_key(session: Session, scope: str, key: str, request_hash: str, now: datetime,
+               owner: str | None = None) -> None:
     session.execute(insert(idempotency_keys).values(
-        key=key, scope=scope, request_hash=request_hash, created_at=now))
+        key=key, scope=scope, request_hash=request_hash, created_at=now, owner=owner))
 
 
 def store_response(session: Session, scope: str, key: str, answer: dict[str, Any]) -> None:

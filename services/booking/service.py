@@ -52,9 +52,10 @@ class BookingService:
 
     @rpc
     def place_hold(self, therapist_id: str, session_type: str, modality: str, start: str,
-                   idempotency_key: str | None = None) -> dict[str, Any]:
+                   idempotency_key: str | None = None,
+                   client_address: str | None = None) -> dict[str, Any]:
         return self._published(self.cases.place_hold(therapist_id, session_type, modality,
-                                                     start, idempotency_key))
+                                                     start, idempotency_key, client_address))
 
     @rpc
     def release_hold(self, caller: dict | None, hold_id: str) -> dict[str, Any]:
@@ -68,9 +69,11 @@ class BookingService:
     # bookings
 
     @rpc
-    def create_booking(self, request: dict[str, Any],
-                       idempotency_key: str | None = None) -> dict[str, Any]:
-        return self._published(self.cases.create_booking(request, idempotency_key))
+    def create_booking(self, request: dict[str, Any], idempotency_key: str | None = None,
+                       caller: dict | None = None,
+                       client_address: str | None = None) -> dict[str, Any]:
+        return self._published(self.cases.create_booking(
+            request, idempotency_key, Caller.from_rpc(caller), client_address))
 
     @rpc
     def get_booking(self, caller: dict | None, booking_id: str) -> dict[str, Any]:
@@ -95,6 +98,17 @@ class BookingService:
             booking_id, Caller.from_rpc(caller), status))
 
     @rpc
+    def sign_out(self, caller: dict | None, kind: str, id: str) -> dict[str, Any]:  # noqa: A002
+        return self.cases.sign_out(kind, id, Caller.from_rpc(caller))
+
+    @rpc
+    def cancel_client_bookings(self, caller: dict | None, since: str, until: str,
+                               client_address: str | None = None,
+                               email: str | None = None) -> dict[str, Any]:
+        return self._published(self.cases.cancel_client_bookings(
+            Caller.from_rpc(caller), since, until, client_address, email))
+
+    @rpc
     def list_therapist_bookings(self, caller: dict | None, therapist_id: str,
                                 from_date: str | None = None, to_date: str | None = None,
                                 tz: str | None = None) -> list[dict[str, Any]]:
@@ -117,9 +131,10 @@ class BookingService:
     # courses
 
     @rpc
-    def create_course(self, request: dict[str, Any],
-                      idempotency_key: str | None = None) -> dict[str, Any]:
-        return self._published(self.cases.create_course(request, idempotency_key))
+    def create_course(self, request: dict[str, Any], idempotency_key: str | None = None,
+                      client_address: str | None = None) -> dict[str, Any]:
+        return self._published(self.cases.create_course(request, idempotency_key,
+                                                        client_address))
 
     @rpc
     def get_course(self, caller: dict | None, course_id: str) -> dict[str, Any]:

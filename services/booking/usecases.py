@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session
 from clinic import wire
 from clinic.access import MANAGE_PREFIX, Caller, new_token
 from clinic.db import UnitOfWork
-from clinic.errors import CourseConflict, InvalidRequest, NotFound
+from clinic.errors import CourseConflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from clinic.settings import Settings
 from clinic.wire import iso, utc
-from services.booking import claims, policy, repository
+from services.booking import claims, guards, policy, repository
 from services.booking.claims import Slot, claim_time
 from services.booking.idempotency import Answer, Keys, Request
 from services.booking.policy import HOLD_STATUSES
@@ -69,10 +69,11 @@ class UseCases:
     # holds
 
     def place_hold(self, therapist_id: str, session_type: str, modality: str, start: str,
-                   idempotency_key: str | None = None) -> Answer:
-        request = Request("holds", idempotency_key, {
+                   idempotency_key: str | None = None,
+                   client_address: str | None = None) -> Answer:
+        request = _request("holds", idempotency_key, {
             "therapist_id": therapist_id, "session_type": session_type, "modality": modality,
-            "start": start})
+            "start": start}, Caller(), client_address)
         # A repeat is answered before availability is asked: the time is its own hold's now.
         if (replayed := self.keys.replay(request)) is not None:
             return replayed
@@ -82,8 +83,11 @@ class UseCases:
         def command(session: Session) -> Answer:
             self.keys.claim(session, request)
             now = self.now()
+            if client_address:  # one address keeps at most MAX_LIVE_HOLDS slots held
+                guards.check_live_holds(repository.live_holds_from(session, client_address, now),
+                                        self.settings.max_live_holds)
             row = self._insert(session, slot, claim_time(session, now, slot), hashed,
-                               status="held",
+                               status="held", client_address=client_address,
                                expires_at=now + timedelta(minutes=self.settings.hold_minutes))
             emit(session, "hold_placed", {"hold": policy.hold_view(row)})
             return {**policy.hold_view(row), "status": "held"}
@@ -92,6 +96,7 @@ class UseCases:
     def release_hold(self, hold_id: str, caller: Caller) -> Answer:
         now = self.now()
         with self.uow.transaction() as session:
+            self._authenticate(session, caller)
             row = repository.booking_row(session, hold_id, HOLD_STATUSES, "hold")
             self._authorise(session, caller, row)
             policy.check_releasable(row, now)
@@ -105,10 +110,13 @@ class UseCases:
 
     # bookings
 
-    def create_booking(self, body: Mapping[str, Any],
-                       idempotency_key: str | None = None) -> Answer:
-        """A confirmed booking from an approved slot, or from a live hold (``hold_id``)."""
-        request = Request("bookings", idempotency_key, body)
+    def create_booking(self, body: Mapping[str, Any], idempotency_key: str | None = None,
+                       caller: Caller | None = None,
+                       client_address: str | None = None) -> Answer:
+        """A confirmed booking from an approved slot, or from a live hold (``hold_id``, with
+        the hold's manage token as the caller)."""
+        caller = caller or Caller()
+        request = _request("bookings", idempotency_key, body, caller, client_address)
         if (replayed := self.keys.replay(request)) is not None:
             return replayed
         slot = None if body.get("hold_id") else self._slot(  # a hold was checked when placed
@@ -120,26 +128,32 @@ class UseCases:
 
         def command(session: Session) -> Answer:
             self.keys.claim(session, request)
-            taken = self._convert_hold(session, body) if slot is None else slot
+            guards.check_email_quota(
+                repository.sessions_to_come_for(session, client["client_email"], self.now()),
+                self.settings.max_bookings_per_email, "sessions")
+            taken = self._convert_hold(session, body, caller) if slot is None else slot
             room = claim_time(session, self.now(), taken)
             row = self._insert(session, taken, room, hashed, status="confirmed",
-                               hold_id=body.get("hold_id"), notes=notes, **client)
+                               hold_id=body.get("hold_id"), notes=notes,
+                               client_address=client_address, **client)
             emit(session, "booking_confirmed", {"booking": self._view(row)})
             return policy.booking_answer(row, self.video_base)
         return self.keys.once(request, command, manage_token=token)
 
     def get_booking(self, booking_id: str, caller: Caller) -> Answer:
         with self.uow.reading() as session:
+            self._authenticate(session, caller)
             row = repository.booking_row(session, booking_id)
             self._authorise(session, caller, row)
         return policy.booking_answer(row, self.video_base)
 
     def cancel_booking(self, booking_id: str, caller: Caller, reason: str | None = None,
                        idempotency_key: str | None = None) -> Answer:
-        request = Request("cancel_booking", idempotency_key,
-                          {"booking_id": booking_id, "reason": reason})
+        request = _request("cancel_booking", idempotency_key,
+                           {"booking_id": booking_id, "reason": reason}, caller)
 
         def command(session: Session) -> Answer:
+            self._authenticate(session, caller)
             row = repository.booking_row(session, booking_id, for_update=True)
             self._authorise(session, caller, row)
             self.keys.claim(session, request)
@@ -153,8 +167,8 @@ class UseCases:
                            idempotency_key: str | None = None) -> Answer:
         """Move a booking; on any refusal the transaction rolls back and nothing changed."""
         current = self.get_booking(booking_id, caller)  # authorises before asking availability
-        request = Request("reschedule_booking", idempotency_key, {
-            "booking_id": booking_id, "start": iso(wire.instant(start, "start"))})
+        request = _request("reschedule_booking", idempotency_key, {
+            "booking_id": booking_id, "start": iso(wire.instant(start, "start"))}, caller)
         # A repeat is answered before availability is asked, which would refuse its own time.
         if (replayed := self.keys.replay(request)) is not None:
             return replayed
@@ -162,6 +176,7 @@ class UseCases:
                           current["modality"], start)
 
         def command(session: Session) -> Answer:
+            self._authenticate(session, caller)
             row = repository.booking_row(session, booking_id, for_update=True)
             self._authorise(session, caller, row)
             self.keys.claim(session, request)
@@ -181,6 +196,7 @@ class UseCases:
     def mark_attendance(self, booking_id: str, caller: Caller, status: str) -> Answer:
         status, now = policy.attendance_status(status), self.now()
         with self.uow.transaction() as session:
+            self._authenticate(session, caller)
             row = repository.booking_row(session, booking_id, for_update=True)
             self._authorise(session, caller, row)
             policy.check_attendance(row, caller, now)
@@ -225,15 +241,48 @@ class UseCases:
             repository.insert_token(session, self.now(), hashed, **{f"{kind}_id": target_id})
         return token
 
+    def sign_out(self, kind: str, target_id: str, caller: Caller) -> Answer:
+        """Revoke every manage token of a booking (or of a course and its sessions): every
+        link sent so far stops working, the one used for this request too."""
+        with self.uow.transaction() as session:
+            self._authenticate(session, caller)
+            if kind == "course":
+                course = repository.course_row(session, target_id)
+                self._authorise_course(session, caller, course)
+                ids = [row["id"] for row in repository.course_sessions(session, target_id)]
+                revoked = repository.delete_tokens(session, booking_ids=ids, course_id=target_id)
+            else:
+                row = repository.booking_row(session, target_id)
+                self._authorise(session, caller, row)
+                revoked = repository.delete_tokens(session, booking_ids=[target_id])
+        return {"id": target_id, "revoked": revoked}
+
+    def cancel_client_bookings(self, caller: Caller, since: str, until: str,
+                               client_address: str | None = None,
+                               email: str | None = None) -> Answer:
+        """The admin's clean-up after abuse: cancel every session still to come that was
+        booked in [since, until] from one client address or for one email."""
+        caller.require_admin()
+        if bool(client_address) == bool(email):
+            raise InvalidRequest.field("client_address", "Give a client_address or an email.")
+        first, last = wire.instant(since, "since"), wire.instant(until, "until")
+        with self.uow.transaction() as session:
+            rows = repository.bookings_made_by(session, first, last, self.now(),
+                                               client_address, email)
+            for row in rows:
+                row = self._cancel(session, row, caller, "cancelled by the clinic (abuse)")
+                emit(session, "booking_cancelled", {"booking": self._view(row)})
+        return {"cancelled": [row["id"] for row in rows]}
+
     def clean_idempotency_keys(self) -> int:
         return self.keys.clean()
 
     # courses
 
-    def create_course(self, body: Mapping[str, Any],
-                      idempotency_key: str | None = None) -> Answer:
+    def create_course(self, body: Mapping[str, Any], idempotency_key: str | None = None,
+                      client_address: str | None = None) -> Answer:
         """Every session of the course, or none: one transaction, every conflict listed."""
-        request = Request("courses", idempotency_key, body)
+        request = _request("courses", idempotency_key, body, Caller(), client_address)
         if (replayed := self.keys.replay(request)) is not None:
             return replayed
         planned = self._plan_course(body)
@@ -244,14 +293,19 @@ class UseCases:
 
         def command(session: Session) -> Answer:
             self.keys.claim(session, request)
+            guards.check_email_quota(
+                repository.active_courses_for(session, client["client_email"], self.now()),
+                self.settings.max_courses_per_email, "courses")
             claimed, conflicts = claims.claim_course(session, self.now(), slots)
             _refuse_conflicts(policy.sorted_instants([*schedule_conflicts, *conflicts]))
-            return self._write_course(session, body, claimed, hashed, notes, client)
+            return self._write_course(session, body, claimed, hashed, notes, client,
+                                      client_address)
         return self.keys.once(request, command, manage_token=token,
                               taken=lambda: self._course_taken(slots))
 
     def get_course(self, course_id: str, caller: Caller) -> Answer:
         with self.uow.reading() as session:
+            self._authenticate(session, caller)
             course = repository.course_row(session, course_id)
             self._authorise_course(session, caller, course)
             rows = repository.course_sessions(session, course_id)
@@ -259,11 +313,12 @@ class UseCases:
 
     def cancel_course(self, course_id: str, caller: Caller, reason: str | None = None,
                       idempotency_key: str | None = None) -> Answer:
-        request = Request("cancel_course", idempotency_key,
-                          {"course_id": course_id, "reason": reason})
+        request = _request("cancel_course", idempotency_key,
+                           {"course_id": course_id, "reason": reason}, caller)
 
         def command(session: Session) -> Answer:
             now = self.now()
+            self._authenticate(session, caller)
             course = repository.course_row(session, course_id, for_update=True)
             self._authorise_course(session, caller, course)
             self.keys.claim(session, request)
@@ -309,7 +364,8 @@ class UseCases:
 
     def _write_course(self, session: Session, body: Mapping[str, Any],
                       claimed: list[tuple[Slot, str | None]], token_hash: str,
-                      notes: str | None, client: dict[str, Any]) -> Answer:
+                      notes: str | None, client: dict[str, Any],
+                      client_address: str | None = None) -> Answer:
         now, course_id = self.now(), str(uuid.uuid4())
         first, last = claimed[0][0], claimed[-1][0]
         repository.insert_course(
@@ -319,7 +375,7 @@ class UseCases:
             first_start=first.start, last_end=last.end, notes=notes, created_at=now, **client)
         rows = [self._insert(session, slot, room, None, status="confirmed", course_id=course_id,
                              session_number=number, course_sessions=len(claimed), notes=notes,
-                             **client)
+                             client_address=client_address, **client)
                 for number, (slot, room) in enumerate(claimed, start=1)]
         repository.insert_token(session, now, token_hash, course_id=course_id)
         course = repository.course_row(session, course_id)
@@ -336,12 +392,15 @@ class UseCases:
         return CourseConflict("Some of the course's sessions were just taken.",
                               {"conflicts": conflicts or [iso(s.start) for s in slots]})
 
-    def _convert_hold(self, session: Session, body: Mapping[str, Any]) -> Slot:
+    def _convert_hold(self, session: Session, body: Mapping[str, Any], caller: Caller) -> Slot:
         """Turn a live hold into the booking's time: the hold stops blocking in this same
-        transaction, and the booking takes its time and room."""
+        transaction, and the booking takes its time and room. Only the holder (the hold's
+        manage token) may: a hold id alone is not a secret."""
         now = self.now()
         hold = repository.booking_row(session, body["hold_id"], HOLD_STATUSES, "hold",
                                       for_update=True)
+        if not caller.is_admin and not self._holds_token(session, caller, booking_id=hold["id"]):
+            raise Forbidden("Send the hold's manage token as 'Authorization: Bearer <token>'.")
         policy.check_convertible(hold, body, now)
         repository.update_booking(session, hold["id"], status="converted", updated_at=now)
         emit(session, "hold_released", {"hold": policy.hold_view(hold), "reason": "converted"})
@@ -358,20 +417,49 @@ class UseCases:
             cancel_reason=wire.optional_text(reason, "reason"), sequence=row["sequence"] + 1,
             updated_at=now)
 
+    @staticmethod
+    def _authenticate(session: Session, caller: Caller) -> None:
+        """Who is asking, before anything is looked up: without a token, or with a manage
+        token that opens nothing, an existing and an unknown booking look the same (401)."""
+        if caller.kind == "public":
+            raise Unauthorized("This needs the manage token, a therapist's or the admin's.")
+        if caller.kind == "manage" and not (
+                caller.token and repository.token_known(session, caller.token)):
+            raise Unauthorized("The token is not valid.")
+
     def _authorise(self, session: Session, caller: Caller, row: Mapping[str, Any]) -> None:
-        policy.check_access(caller, row["therapist_id"], lambda: self._holds_token(
-            session, caller, booking_id=row["id"], course_id=row["course_id"]), "booking")
+        def holds_token() -> bool:
+            if not self._holds_token(session, caller, booking_id=row["id"],
+                                     course_id=row["course_id"]):
+                return False
+            last_end = (repository.course_row(session, row["course_id"])["last_end"]
+                        if row["course_id"] else row["end"])
+            guards.check_not_expired(utc(last_end), self.now(), self.settings.manage_token_days)
+            return True
+        policy.check_access(caller, row["therapist_id"], holds_token, "booking")
 
     def _authorise_course(self, session: Session, caller: Caller,
                           course: Mapping[str, Any]) -> None:
-        policy.check_access(caller, course["therapist_id"], lambda: self._holds_token(
-            session, caller, course_id=course["id"]), "course")
+        def holds_token() -> bool:
+            if not self._holds_token(session, caller, course_id=course["id"]):
+                return False
+            guards.check_not_expired(utc(course["last_end"]), self.now(),
+                                     self.settings.manage_token_days)
+            return True
+        policy.check_access(caller, course["therapist_id"], holds_token, "course")
 
     @staticmethod
     def _holds_token(session: Session, caller: Caller, **target: str | None) -> bool:
         if caller.kind != "manage" or not caller.token:
             return False
         return caller.holds_token(repository.token_hashes(session, caller.token, **target))
+
+
+def _request(scope: str, key: str | None, body: Mapping[str, Any], caller: Caller,
+             client_address: str | None = None) -> Request:
+    """A command's request under its Idempotency-Key (checked), owned by its caller."""
+    guards.check_idempotency_key(key)
+    return Request(scope, key, body, guards.key_owner(caller, client_address))
 
 
 def _course_slots(planned: Mapping[str, Any]) -> tuple[list[Slot], list[str]]:

@@ -1,0 +1,31 @@
+"""the client address of holds and bookings, the owner of an Idempotency-Key (issue #16)
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-12-02 14:00:00
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = '0003'
+down_revision = '0002'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('bookings') as batch:
+        batch.add_column(sa.Column('client_address', sa.String(length=64), nullable=True))
+        batch.create_index('ix_bookings_client_address', ['client_address'])
+        batch.create_index('ix_bookings_client_email', ['client_email'])
+    with op.batch_alter_table('idempotency_keys') as batch:
+        batch.add_column(sa.Column('owner', sa.String(length=64), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('idempotency_keys') as batch:
+        batch.drop_column('owner')
+    with op.batch_alter_table('bookings') as batch:
+        batch.drop_index('ix_bookings_client_email')
+        batch.drop_index('ix_bookings_client_address')
+        batch.drop_column('client_address')

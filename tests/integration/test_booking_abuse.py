@@ -1,0 +1,196 @@
+"""Issue #16's booking-side findings through the booking service's methods, on SQLite and
+PostgreSQL: live holds per address, per-email quotas, hold conversion by its holder only, the
+admin's clean-up, expiring and revocable manage links, Idempotency-Keys bound to their caller,
+authentication before lookup."""
+# ruff: noqa: F811 (the fixtures of test_booking_usecases, imported, are the tests' arguments)
+
+from datetime import timedelta
+
+import pytest
+
+from clinic.access import Caller
+from clinic.errors import (
+    Forbidden,
+    IdempotencyConflict,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    RateLimited,
+    TokenExpired,
+    Unauthorized,
+)
+from tests.integration.test_booking_usecases import (  # noqa: F401 (fixtures)
+    ADMIN,
+    NOW,
+    START,
+    THERAPIST,
+    clock,
+    course_request,
+    events,
+    iso,
+    key,
+    manage,
+    request,
+    service,
+    uow,
+)
+
+HERE, THERE = "203.0.113.5", "198.51.100.7"
+
+
+def hour(n: int) -> str:
+    return iso(START + timedelta(hours=n))
+
+
+def test_one_address_keeps_at_most_three_live_holds(service, clock):
+    for n in range(3):
+        service.place_hold("t1", "dit", "video", hour(n), None, HERE)
+    with pytest.raises(RateLimited) as refused:
+        service.place_hold("t1", "dit", "video", hour(3), None, HERE)
+    assert refused.value.details["retry_after_seconds"] > 0
+    service.place_hold("t1", "dit", "video", hour(3), None, THERE)  # another client
+    clock.now = NOW + timedelta(minutes=10)  # the three lapse: the address may hold again
+    service.place_hold("t1", "dit", "video", hour(4), None, HERE)
+
+
+def test_one_email_books_at_most_ten_sessions_to_come_and_two_courses(service, clock):
+    for n in range(10):
+        service.create_booking(request(START + timedelta(hours=n)))
+    with pytest.raises(RateLimited):  # the same address in another case is the same person
+        service.create_booking(request(START + timedelta(hours=11),
+                                       client={"name": "Ada", "email": "ADA@example.org"}))
+    service.create_booking(request(START + timedelta(hours=11),
+                                   client={"name": "Bo", "email": "bo@example.org"}))
+    for n in range(2):
+        service.create_course(course_request(first_start=hour(12 + n), sessions=2))
+    with pytest.raises(RateLimited):
+        service.create_course(course_request(first_start=hour(15), sessions=2))
+    clock.now = START + timedelta(days=2)  # once the sessions are past, the quota is free
+    service.create_booking(request(START + timedelta(days=3)))
+
+
+def test_only_the_holder_turns_a_hold_into_a_booking(service):
+    hold = service.place_hold("t1", "dit", "video", hour(0), None, HERE)
+    other = service.place_hold("t1", "dit", "video", hour(1), None, HERE)
+    for caller in (None, manage(other["manage_token"])):
+        with pytest.raises(Forbidden):
+            service.create_booking(request(hold_id=hold["id"]), None, caller)
+    booking = service.create_booking(request(hold_id=hold["id"]), None,
+                                      manage(hold["manage_token"]), HERE)
+    assert booking["status"] == "confirmed"
+
+
+def test_the_admin_cancels_what_one_address_or_one_email_booked(service, uow):
+    made = [service.create_booking(request(START + timedelta(hours=n),
+                                           client={"name": "X", "email": f"x{n}@example.org"}),
+                                   None, None, HERE)["id"] for n in range(3)]
+    kept = service.create_booking(request(START + timedelta(hours=5)), None, None, THERE)
+    window = (iso(NOW - timedelta(hours=1)), iso(NOW + timedelta(hours=1)))
+    for caller in (None, THERAPIST):
+        with pytest.raises((Unauthorized, Forbidden)):
+            service.cancel_client_bookings(caller, *window, HERE)
+    with pytest.raises(InvalidRequest):
+        service.cancel_client_bookings(ADMIN, *window)
+    assert service.cancel_client_bookings(ADMIN, *window, HERE)["cancelled"] == made
+    assert service.get_booking(ADMIN, kept["id"])["status"] == "confirmed"
+    assert service.cancel_client_bookings(ADMIN, *window, None,
+                                          "ADA@example.org")["cancelled"] == [kept["id"]]
+    cancelled = [data["booking"] for kind, data in events(uow) if kind == "booking_cancelled"]
+    assert [b["id"] for b in cancelled] == [*made, kept["id"]]
+    assert {b["cancelled_by"] for b in cancelled} == {"admin"}
+
+
+def test_a_manage_token_expires_ninety_days_after_the_last_session(service, clock):
+    booking = service.create_booking(request())
+    course = service.create_course(course_request(first_start=hour(2), sessions=3))
+    end_of_course = START + timedelta(hours=2, weeks=2, minutes=50)
+    clock.now = START + timedelta(minutes=50) + timedelta(days=90) - timedelta(seconds=1)
+    assert service.get_booking(manage(booking["manage_token"]), booking["id"])
+    clock.now += timedelta(seconds=1)
+    with pytest.raises(TokenExpired) as expired:
+        service.get_booking(manage(booking["manage_token"]), booking["id"])
+    assert expired.value.code == "token_expired"
+    assert service.get_booking(THERAPIST, booking["id"])  # the clinic still reads it
+    # a course's token (and its sessions') lasts until 90 days after its last session
+    first_session = course["sessions"][0]["booking_id"]
+    assert service.get_booking(manage(course["manage_token"]), first_session)
+    clock.now = end_of_course + timedelta(days=90)
+    with pytest.raises(TokenExpired):
+        service.get_course(manage(course["manage_token"]), course["id"])
+    with pytest.raises(TokenExpired):
+        service.get_booking(manage(course["manage_token"]), first_session)
+
+
+def test_a_cancelled_booking_is_read_only_to_its_link(service):
+    booking = service.create_booking(request(START + timedelta(days=5)))
+    owner = manage(booking["manage_token"])
+    service.cancel_booking(owner, booking["id"])
+    assert service.get_booking(owner, booking["id"])["status"] == "cancelled"
+    with pytest.raises(InvalidState):
+        service.cancel_booking(owner, booking["id"])
+    with pytest.raises(InvalidState):
+        service.reschedule_booking(owner, booking["id"], iso(START + timedelta(days=6)))
+
+
+def test_sign_out_revokes_every_link_of_a_booking_or_a_course(service):
+    booking = service.create_booking(request())
+    emailed = service.issue_manage_token("booking", booking["id"])
+    stranger = service.create_booking(request(START + timedelta(hours=3)))
+    with pytest.raises(NotFound):  # someone else's link signs nothing out
+        service.sign_out(manage(stranger["manage_token"]), "booking", booking["id"])
+    assert service.sign_out(manage(emailed), "booking", booking["id"])["revoked"] == 2
+    for token in (booking["manage_token"], emailed):
+        with pytest.raises(Unauthorized):
+            service.get_booking(manage(token), booking["id"])
+    assert service.get_booking(manage(stranger["manage_token"]), stranger["id"])
+    course = service.create_course(course_request(first_start=hour(5), sessions=2))
+    session_link = service.issue_manage_token("booking", course["sessions"][1]["booking_id"])
+    assert service.sign_out(ADMIN, "course", course["id"])["revoked"] == 2
+    for token in (course["manage_token"], session_link):
+        with pytest.raises(Unauthorized):
+            service.get_course(manage(token), course["id"])
+
+
+@pytest.mark.parametrize("bad", ["short-key", "x" * 256, "sixteen chars ok", "clé-de-seize-car"])
+def test_an_idempotency_key_is_16_to_255_visible_ascii_characters(service, bad):
+    with pytest.raises(InvalidRequest):
+        service.create_booking(request(), bad)
+    with pytest.raises(InvalidRequest):
+        service.place_hold("t1", "dit", "video", hour(0), bad, HERE)
+    service.create_booking(request(), "x" * 255)
+
+
+def test_an_idempotency_key_answers_only_the_caller_that_used_it_first(service):
+    first = service.place_hold("t1", "dit", "video", hour(0), key("hold"), HERE)
+    with pytest.raises(IdempotencyConflict):  # not the hold, nor a token for it
+        service.place_hold("t1", "dit", "video", hour(0), key("hold"), THERE)
+    assert service.place_hold("t1", "dit", "video", hour(0), key("hold"), HERE)["id"] == \
+        first["id"]
+    booked = service.create_booking(request(hour_start := START + timedelta(hours=2)),
+                                    key("book"), None, HERE)
+    with pytest.raises(IdempotencyConflict):
+        service.create_booking(request(hour_start), key("book"), None, THERE)
+    owner = manage(booked["manage_token"])
+    service.cancel_booking(owner, booked["id"], None, key("cancel"))
+    with pytest.raises(IdempotencyConflict):  # the admin replaying the client's key
+        service.cancel_booking(ADMIN, booked["id"], None, key("cancel"))
+
+
+def test_without_a_valid_token_an_existing_and_an_unknown_booking_look_the_same(service):
+    booking = service.create_booking(request())
+    course = service.create_course(course_request(first_start=hour(3), sessions=2))
+    for caller in (None, manage("mng_forged"), Caller(kind="manage").to_rpc()):
+        for target in (booking["id"], "no-such-booking"):
+            with pytest.raises(Unauthorized):
+                service.get_booking(caller, target)
+            with pytest.raises(Unauthorized):
+                service.cancel_booking(caller, target)
+            with pytest.raises(Unauthorized):
+                service.reschedule_booking(caller, target, hour(6))
+        for target in (course["id"], "no-such-course"):
+            with pytest.raises(Unauthorized):
+                service.get_course(caller, target)
+            with pytest.raises(Unauthorized):
+                service.cancel_course(caller, target)
+    with pytest.raises(NotFound):  # a valid token meets the same answer for both
+        service.get_booking(manage(booking["manage_token"]), "no-such-booking")
