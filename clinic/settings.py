@@ -47,6 +47,7 @@ class Settings:
     manage_token_days: int = 90  # after the last session a manage token covers
     max_bookings_per_email: int = 10  # single sessions still to come, per client email
     max_courses_per_email: int = 2  # active courses, per client email
+    manage_link_secret: str = ""  # booking derives emailed manage links with it
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -77,6 +78,7 @@ class Settings:
             manage_token_days=int(_text(config, "MANAGE_TOKEN_DAYS", "90")),
             max_bookings_per_email=int(_text(config, "MAX_BOOKINGS_PER_EMAIL", "10")),
             max_courses_per_email=int(_text(config, "MAX_COURSES_PER_EMAIL", "2")),
+            manage_link_secret=_text(config, "MANAGE_LINK_SECRET"),
         )
 
     @classmethod

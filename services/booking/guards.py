@@ -4,10 +4,13 @@ manage token has expired, what an Idempotency-Key may look like and whom it belo
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
+import secrets
 from datetime import datetime, timedelta
 
-from clinic.access import Caller, token_hash
+from clinic.access import MANAGE_PREFIX, Caller, token_hash
 from clinic.errors import InvalidRequest, RateLimited, TokenExpired
 
 MIN_KEY, MAX_KEY = 16, 255
@@ -37,6 +40,19 @@ def key_owner(caller: Caller, client_address: str | None = None) -> str:
     else:
         who = f"address:{client_address or ''}"
     return hashlib.sha256(who.encode()).hexdigest()
+
+
+def new_link_nonce() -> str:
+    return secrets.token_hex(16)
+
+
+def mail_token(secret: bytes, kind: str, target_id: str, nonce: str) -> str:
+    """The one manage token every email about a booking or course carries: derived, not
+    stored, so a retried or a later email reuses it and no clear token sits in any table. A
+    sign-out replaces the nonce (the old link dies, the next email gets a new one); rotating
+    MANAGE_LINK_SECRET ends every emailed link at once."""
+    digest = hmac.new(secret, f"{kind}:{target_id}:{nonce}".encode(), hashlib.sha256).digest()
+    return MANAGE_PREFIX + base64.urlsafe_b64encode(digest[:24]).decode().rstrip("=")
 
 
 def check_live_holds(live: int, limit: int) -> None:

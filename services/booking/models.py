@@ -53,6 +53,8 @@ courses = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancelled_by", String(16), nullable=True),
+    # the course's emailed link is derived from this (guards.mail_token); a sign-out clears it
+    Column("link_nonce", String(32), nullable=True),
 )
 
 bookings = Table(
@@ -87,6 +89,7 @@ bookings = Table(
     # the client address (proxy-aware, from the gateway) a hold or booking was made from: the
     # live-hold limit counts by it, and the admin can cancel what one address booked
     Column("client_address", String(64), nullable=True),
+    Column("link_nonce", String(32), nullable=True),  # as courses.link_nonce
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_bookings_therapist_start", "therapist_id", "start"),

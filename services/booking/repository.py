@@ -58,11 +58,6 @@ def _one(session: Session, table, row_id: str, what: str, for_update: bool,
     return row
 
 
-def exists(session: Session, kind: str, row_id: str) -> bool:
-    table = courses if kind == "course" else bookings
-    return session.execute(select(table.c.id).where(table.c.id == row_id)).first() is not None
-
-
 def course_sessions(session: Session, course_id: str) -> list[Mapping[str, Any]]:
     return list(session.execute(select(bookings).where(bookings.c.course_id == course_id)
                                 .order_by(bookings.c.session_number)).mappings().all())
@@ -198,6 +193,25 @@ def token_hashes(session: Session, token: str, *, booking_id: str | None = None,
         targets.append(manage_tokens.c.course_id == course_id)
     return list(session.execute(select(manage_tokens.c.token_hash).where(
         manage_tokens.c.token_hash == token_hash(token), or_(*targets))).scalars())
+
+
+def link_nonce(session: Session, kind: str, target_id: str, new: str) -> str:
+    """The nonce of a booking's or course's emailed link; ``new`` becomes it if it has none.
+    The row is locked, so concurrent first emails agree on one."""
+    table = courses if kind == "course" else bookings
+    row = _one(session, table, target_id, kind, True)
+    if row["link_nonce"]:
+        return row["link_nonce"]
+    session.execute(update(table).where(table.c.id == target_id).values(link_nonce=new))
+    return new
+
+
+def forget_link_nonces(session: Session, booking_ids: Iterable[str],
+                       course_id: str | None = None) -> None:
+    session.execute(update(bookings).where(bookings.c.id.in_(list(booking_ids)))
+                    .values(link_nonce=None))
+    if course_id:
+        session.execute(update(courses).where(courses.c.id == course_id).values(link_nonce=None))
 
 
 def token_known(session: Session, token: str) -> bool:

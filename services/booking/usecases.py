@@ -7,6 +7,7 @@ before any transaction opens, never inside one.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -16,9 +17,9 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from clinic import wire
-from clinic.access import MANAGE_PREFIX, Caller, new_token
+from clinic.access import MANAGE_PREFIX, Caller, new_token, token_hash
 from clinic.db import UnitOfWork
-from clinic.errors import CourseConflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from clinic.errors import CourseConflict, Forbidden, InvalidRequest, Unauthorized
 from clinic.settings import Settings
 from clinic.wire import iso, utc
 from services.booking import claims, guards, policy, repository
@@ -27,6 +28,9 @@ from services.booking.idempotency import Answer, Keys, Request
 from services.booking.policy import HOLD_STATUSES
 from services.booking.repository import emit
 
+# Without MANAGE_LINK_SECRET each process derives emailed links with its own key: still one
+# token per booking within a process, but a restart mints another (set it in production).
+_PROCESS_LINK_SECRET = secrets.token_bytes(32)
 DEFAULT_LIST_DAYS = 90
 FEED_DAYS_BACK = 90  # docs/http-contract.md: a feed shows sessions from 90 days back
 
@@ -232,13 +236,17 @@ class UseCases:
         return [policy.feed_view(row) for row in rows]
 
     def issue_manage_token(self, kind: str, target_id: str) -> str:
+        """The manage token of a booking's or course's emails: the same for every email and
+        every retry of one (derived, ``guards.mail_token``), stored hashed once."""
         if kind not in ("booking", "course"):
             raise InvalidRequest.field("kind", "Use 'booking' or 'course'.")
-        token, hashed = new_token(MANAGE_PREFIX)
+        secret = self.settings.manage_link_secret.encode() or _PROCESS_LINK_SECRET
         with self.uow.transaction() as session:
-            if not repository.exists(session, kind, target_id):
-                raise NotFound(f"No such {kind}.")
-            repository.insert_token(session, self.now(), hashed, **{f"{kind}_id": target_id})
+            nonce = repository.link_nonce(session, kind, target_id, guards.new_link_nonce())
+            token = guards.mail_token(secret, kind, target_id, nonce)
+            if not repository.token_known(session, token):
+                repository.insert_token(session, self.now(), token_hash(token),
+                                        **{f"{kind}_id": target_id})
         return token
 
     def sign_out(self, kind: str, target_id: str, caller: Caller) -> Answer:
@@ -251,10 +259,12 @@ class UseCases:
                 self._authorise_course(session, caller, course)
                 ids = [row["id"] for row in repository.course_sessions(session, target_id)]
                 revoked = repository.delete_tokens(session, booking_ids=ids, course_id=target_id)
+                repository.forget_link_nonces(session, ids, target_id)
             else:
                 row = repository.booking_row(session, target_id)
                 self._authorise(session, caller, row)
                 revoked = repository.delete_tokens(session, booking_ids=[target_id])
+                repository.forget_link_nonces(session, [target_id])
         return {"id": target_id, "revoked": revoked}
 
     def cancel_client_bookings(self, caller: Caller, since: str, until: str,

@@ -19,12 +19,14 @@ from clinic.errors import (
     TokenExpired,
     Unauthorized,
 )
+from services.booking.models import manage_tokens
 from tests.integration.test_booking_usecases import (  # noqa: F401 (fixtures)
     ADMIN,
     NOW,
     START,
     THERAPIST,
     clock,
+    count,
     course_request,
     events,
     iso,
@@ -143,12 +145,26 @@ def test_sign_out_revokes_every_link_of_a_booking_or_a_course(service):
         with pytest.raises(Unauthorized):
             service.get_booking(manage(token), booking["id"])
     assert service.get_booking(manage(stranger["manage_token"]), stranger["id"])
+    fresh = service.issue_manage_token("booking", booking["id"])  # the next email's link
+    assert fresh != emailed and service.get_booking(manage(fresh), booking["id"])
     course = service.create_course(course_request(first_start=hour(5), sessions=2))
     session_link = service.issue_manage_token("booking", course["sessions"][1]["booking_id"])
     assert service.sign_out(ADMIN, "course", course["id"])["revoked"] == 2
     for token in (course["manage_token"], session_link):
         with pytest.raises(Unauthorized):
             service.get_course(manage(token), course["id"])
+
+
+def test_every_email_of_a_booking_carries_the_same_link_not_a_new_token(service, uow):
+    booking = service.create_booking(request())
+    course = service.create_course(course_request(first_start=hour(5), sessions=2))
+    links = {service.issue_manage_token("booking", booking["id"]) for _ in range(3)}
+    course_links = {service.issue_manage_token("course", course["id"]) for _ in range(3)}
+    assert len(links) == len(course_links) == 1
+    assert count(uow, manage_tokens) == 4  # two answers' tokens, one link each
+    assert service.get_course(manage(course_links.pop()), course["id"])
+    with pytest.raises(NotFound):
+        service.issue_manage_token("booking", "no-such-booking")
 
 
 @pytest.mark.parametrize("bad", ["short-key", "x" * 256, "sixteen chars ok", "clé-de-seize-car"])

@@ -1,4 +1,5 @@
-"""the client address of holds and bookings, the owner of an Idempotency-Key (issue #16)
+"""the client address of holds and bookings, the owner of an Idempotency-Key, the nonce of
+the emailed manage link of a booking or course (issue #16)
 
 Revision ID: 0003
 Revises: 0002
@@ -16,8 +17,11 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('bookings') as batch:
         batch.add_column(sa.Column('client_address', sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column('link_nonce', sa.String(length=32), nullable=True))
         batch.create_index('ix_bookings_client_address', ['client_address'])
         batch.create_index('ix_bookings_client_email', ['client_email'])
+    with op.batch_alter_table('courses') as batch:
+        batch.add_column(sa.Column('link_nonce', sa.String(length=32), nullable=True))
     with op.batch_alter_table('idempotency_keys') as batch:
         batch.add_column(sa.Column('owner', sa.String(length=64), nullable=True))
 
@@ -28,4 +32,7 @@ def downgrade() -> None:
     with op.batch_alter_table('bookings') as batch:
         batch.drop_index('ix_bookings_client_email')
         batch.drop_index('ix_bookings_client_address')
+        batch.drop_column('link_nonce')
         batch.drop_column('client_address')
+    with op.batch_alter_table('courses') as batch:
+        batch.drop_column('link_nonce')
