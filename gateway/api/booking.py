@@ -106,6 +106,8 @@ class Booking(ClaimedTime):
     sequence: int
     late_cancellation: bool = False
     cancelled_by: str | None = None
+    cancelled_by_id: str | None = Field(default=None, description="Who exactly: a therapist's "
+                                        "id, or a pseudonym of the client's link.")
     cancel_reason: str | None = None
     cancelled_at: str | None = None
     notes_present: bool = False
@@ -141,6 +143,7 @@ class Course(Body):
     skip_weeks: list[str]
     cancelled_at: str | None = None
     cancelled_by: str | None = None
+    cancelled_by_id: str | None = None
     manage_token: str | None = Field(default=None, description="Only in the creating answer.")
 
 
@@ -158,6 +161,24 @@ class CancelClientRequest(Body):
 
 class CancelledBookings(Body):
     cancelled: list[str]
+
+
+class AuditQuery(Query):
+    booking_id: str | None = Field(default=None, max_length=36)
+    course_id: str | None = Field(default=None, max_length=36)
+
+
+class Actor(Body):
+    kind: str
+    id: str | None = None
+
+
+class AuditEntry(Body):
+    at: str
+    actor: Actor
+    action: str
+    booking_id: str | None = None
+    course_id: str | None = None
 
 
 class Pong(Body):
@@ -293,6 +314,12 @@ class BookingApi:
     def cancel_course(self, request, caller: Caller, course_id, body: CancelRequest):
         return self.booking.cancel_course(caller.to_rpc(), course_id, body.reason,
                                           idempotency_key(request))
+
+    @api("GET", "/api/v1/audit", summary="Who read or changed a booking or a course.",
+         tag="booking", query=AuditQuery, reply=list[AuditEntry], access="admin",
+         errors=(400, 401, 403))
+    def audit_trail(self, request, caller: Caller, query: AuditQuery):
+        return self.booking.audit_trail(caller.to_rpc(), query.booking_id, query.course_id)
 
     @api("GET", "/internal/booking-ping", summary="One no-op RPC to booking (benchmarks).",
          tag="operations", reply=Pong, extra={"hidden": True})

@@ -42,6 +42,16 @@ def key_owner(caller: Caller, client_address: str | None = None) -> str:
     return hashlib.sha256(who.encode()).hexdigest()
 
 
+def actor(caller: Caller) -> tuple[str, str | None]:
+    """Who did it, for the audit log and ``cancelled_by_id``: the admin; a therapist by id; a
+    client by a pseudonym of the link they used (never the token); the public, unnamed."""
+    if caller.kind == "therapist":
+        return "therapist", caller.therapist_id
+    if caller.kind == "manage" and caller.token:
+        return "client", "link:" + token_hash(caller.token)[:16]
+    return caller.kind, None
+
+
 def new_link_nonce() -> str:
     return secrets.token_hex(16)
 

@@ -53,6 +53,7 @@ courses = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancelled_by", String(16), nullable=True),
+    Column("cancelled_by_id", String(80), nullable=True),
     # the course's emailed link is derived from this (guards.mail_token); a sign-out clears it
     Column("link_nonce", String(32), nullable=True),
 )
@@ -83,6 +84,7 @@ bookings = Table(
     Column("notes", Text, nullable=True),
     Column("late_cancellation", Boolean, nullable=False, default=False),
     Column("cancelled_by", String(16), nullable=True),
+    Column("cancelled_by_id", String(80), nullable=True),  # who exactly (guards.actor)
     Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancel_reason", Text, nullable=True),
     Column("hold_id", String(36), nullable=True),
@@ -124,6 +126,21 @@ idempotency_keys = Table(
     Column("owner", String(64), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False, index=True),
     UniqueConstraint("key", "scope", name="uq_idempotency_keys_key_scope"),
+)
+
+# Who read or changed a booking or course (API.md "Personal data"): the actor is a kind and,
+# for a therapist, their id, for a client, a pseudonym of the link used (guards.actor).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_id", String(80), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("booking_id", String(36), nullable=True, index=True),
+    Column("course_id", String(36), nullable=True, index=True),
 )
 
 # PostgreSQL's own guard against double booking, created in migration 0002 (alembic's

@@ -16,6 +16,7 @@ from clinic.events import Event
 from clinic.outbox import record
 from services.booking.models import (
     ACTIVE_STATUSES,
+    audit_log,
     bookings,
     courses,
     idempotency_keys,
@@ -227,6 +228,30 @@ def delete_tokens(session: Session, *, booking_ids: Iterable[str] = (),
     if course_id:
         targets.append(manage_tokens.c.course_id == course_id)
     return session.execute(delete(manage_tokens).where(or_(*targets))).rowcount
+
+
+# --- audit log -----------------------------------------------------------------------------
+
+def audit(session: Session, at: datetime, actor: tuple[str, str | None], action: str,
+          booking_id: str | None = None, course_id: str | None = None) -> None:
+    session.execute(insert(audit_log).values(at=at, actor_kind=actor[0], actor_id=actor[1],
+                                             action=action, booking_id=booking_id,
+                                             course_id=course_id))
+
+
+def audit_entries(session: Session, booking_id: str | None,
+                  course_id: str | None) -> list[Mapping[str, Any]]:
+    """A booking's entries (and its course's), or a course's (and its sessions')."""
+    if booking_id:
+        course = session.execute(select(bookings.c.course_id).where(
+            bookings.c.id == booking_id)).scalar()
+        who = or_(audit_log.c.booking_id == booking_id,
+                  and_(audit_log.c.course_id == course, audit_log.c.booking_id.is_(None))
+                  if course else False)
+    else:
+        who = audit_log.c.course_id == course_id
+    return list(session.execute(select(audit_log).where(who).order_by(audit_log.c.id))
+                .mappings().all())
 
 
 # --- Idempotency-Keys ----------------------------------------------------------------------

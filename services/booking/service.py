@@ -109,6 +109,18 @@ class BookingService:
             Caller.from_rpc(caller), since, until, client_address, email))
 
     @rpc
+    def audit_trail(self, caller: dict | None, booking_id: str | None = None,
+                    course_id: str | None = None) -> list[dict[str, Any]]:
+        return self.cases.audit_trail(Caller.from_rpc(caller), booking_id, course_id)
+
+    @rpc
+    def record_access(self, caller: dict | None, action: str, booking_id: str | None = None,
+                      course_id: str | None = None) -> None:
+        """The hook for other services' reads and changes of a booking's or course's data
+        (the progress service: check-ins, progress, focus, letter) into the one audit log."""
+        self.cases.record_access(Caller.from_rpc(caller), action, booking_id, course_id)
+
+    @rpc
     def list_therapist_bookings(self, caller: dict | None, therapist_id: str,
                                 from_date: str | None = None, to_date: str | None = None,
                                 tz: str | None = None) -> list[dict[str, Any]]:

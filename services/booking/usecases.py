@@ -140,11 +140,17 @@ class UseCases:
             row = self._insert(session, taken, room, hashed, status="confirmed",
                                hold_id=body.get("hold_id"), notes=notes,
                                client_address=client_address, **client)
+            self._audit(session, caller, "created", booking_id=row["id"])
             emit(session, "booking_confirmed", {"booking": self._view(row)})
             return policy.booking_answer(row, self.video_base)
         return self.keys.once(request, command, manage_token=token)
 
     def get_booking(self, booking_id: str, caller: Caller) -> Answer:
+        answer = self._read_booking(booking_id, caller)
+        self.record_access(caller, "read", booking_id=booking_id)
+        return answer
+
+    def _read_booking(self, booking_id: str, caller: Caller) -> Answer:
         with self.uow.reading() as session:
             self._authenticate(session, caller)
             row = repository.booking_row(session, booking_id)
@@ -164,13 +170,14 @@ class UseCases:
             policy.check_cancellable(row, self.now())
             row = self._cancel(session, row, caller, reason)
             emit(session, "booking_cancelled", {"booking": self._view(row)})
+            self._audit(session, caller, "cancelled", booking_id=booking_id)
             return policy.booking_answer(row, self.video_base)
         return self.keys.once(request, command)
 
     def reschedule_booking(self, booking_id: str, caller: Caller, start: str,
                            idempotency_key: str | None = None) -> Answer:
         """Move a booking; on any refusal the transaction rolls back and nothing changed."""
-        current = self.get_booking(booking_id, caller)  # authorises before asking availability
+        current = self._read_booking(booking_id, caller)  # authorises before asking availability
         request = _request("reschedule_booking", idempotency_key, {
             "booking_id": booking_id, "start": iso(wire.instant(start, "start"))}, caller)
         # A repeat is answered before availability is asked, which would refuse its own time.
@@ -194,6 +201,7 @@ class UseCases:
                         "blocked_end": iso(row["blocked_end"]), "room": row["room"]}
             emit(session, "booking_rescheduled", {"booking": self._view(moved),
                                                   "previous": previous})
+            self._audit(session, caller, "rescheduled", booking_id=booking_id)
             return policy.booking_answer(moved, self.video_base)
         return self.keys.once(request, command)
 
@@ -207,6 +215,7 @@ class UseCases:
             row = repository.update_booking(session, booking_id, status=status,
                                             sequence=row["sequence"] + 1, updated_at=now)
             emit(session, "attendance_marked", {"booking": self._view(row)})
+            self._audit(session, caller, f"marked_{status}", booking_id=booking_id)
         return policy.booking_answer(row, self.video_base)
 
     def list_therapist_bookings(self, therapist_id: str, caller: Caller,
@@ -260,11 +269,13 @@ class UseCases:
                 ids = [row["id"] for row in repository.course_sessions(session, target_id)]
                 revoked = repository.delete_tokens(session, booking_ids=ids, course_id=target_id)
                 repository.forget_link_nonces(session, ids, target_id)
+                self._audit(session, caller, "signed_out", course_id=target_id)
             else:
                 row = repository.booking_row(session, target_id)
                 self._authorise(session, caller, row)
                 revoked = repository.delete_tokens(session, booking_ids=[target_id])
                 repository.forget_link_nonces(session, [target_id])
+                self._audit(session, caller, "signed_out", booking_id=target_id)
         return {"id": target_id, "revoked": revoked}
 
     def cancel_client_bookings(self, caller: Caller, since: str, until: str,
@@ -282,7 +293,27 @@ class UseCases:
             for row in rows:
                 row = self._cancel(session, row, caller, "cancelled by the clinic (abuse)")
                 emit(session, "booking_cancelled", {"booking": self._view(row)})
+                self._audit(session, caller, "cancelled", booking_id=row["id"])
         return {"cancelled": [row["id"] for row in rows]}
+
+    def audit_trail(self, caller: Caller, booking_id: str | None = None,
+                    course_id: str | None = None) -> list[Answer]:
+        """Who read or changed a booking or a course (the admin's)."""
+        caller.require_admin()
+        if bool(booking_id) == bool(course_id):
+            raise InvalidRequest.field("booking_id", "Give a booking_id or a course_id.")
+        with self.uow.reading() as session:
+            rows = repository.audit_entries(session, booking_id, course_id)
+        return [{"at": iso(row["at"]), "actor": {"kind": row["actor_kind"], "id": row["actor_id"]},
+                 "action": row["action"], "booking_id": row["booking_id"],
+                 "course_id": row["course_id"]} for row in rows]
+
+    def record_access(self, caller: Caller, action: str, booking_id: str | None = None,
+                      course_id: str | None = None) -> None:
+        """An entry in the audit log in its own transaction: a read, or an access another
+        service saw (the progress service's reads and changes of a course's progress)."""
+        with self.uow.transaction() as session:
+            self._audit(session, caller, action, booking_id=booking_id, course_id=course_id)
 
     def clean_idempotency_keys(self) -> int:
         return self.keys.clean()
@@ -308,8 +339,10 @@ class UseCases:
                 self.settings.max_courses_per_email, "courses")
             claimed, conflicts = claims.claim_course(session, self.now(), slots)
             _refuse_conflicts(policy.sorted_instants([*schedule_conflicts, *conflicts]))
-            return self._write_course(session, body, claimed, hashed, notes, client,
-                                      client_address)
+            answer = self._write_course(session, body, claimed, hashed, notes, client,
+                                        client_address)
+            self._audit(session, Caller(), "created", course_id=answer["id"])
+            return answer
         return self.keys.once(request, command, manage_token=token,
                               taken=lambda: self._course_taken(slots))
 
@@ -319,6 +352,7 @@ class UseCases:
             course = repository.course_row(session, course_id)
             self._authorise_course(session, caller, course)
             rows = repository.course_sessions(session, course_id)
+        self.record_access(caller, "read", course_id=course_id)
         return policy.course_answer(course, rows, self.now(), self.video_base)
 
     def cancel_course(self, course_id: str, caller: Caller, reason: str | None = None,
@@ -337,7 +371,9 @@ class UseCases:
                          for row in policy.to_cancel_in_course(
                              repository.course_sessions(session, course_id), now)]
             repository.update_course(session, course_id, status="cancelled", cancelled_at=now,
-                                     cancelled_by=policy.canceller(caller))
+                                     cancelled_by=policy.canceller(caller),
+                                     cancelled_by_id=guards.actor(caller)[1])
+            self._audit(session, caller, "cancelled", course_id=course_id)
             course = repository.course_row(session, course_id)
             rows = repository.course_sessions(session, course_id)
             emit(session, "course_cancelled", {
@@ -423,9 +459,15 @@ class UseCases:
                                            self.settings.cancellation_notice_hours)
         return repository.update_booking(
             session, row["id"], status="cancelled", late_cancellation=late,
-            cancelled_by=policy.canceller(caller), cancelled_at=now,
+            cancelled_by=policy.canceller(caller), cancelled_by_id=guards.actor(caller)[1],
+            cancelled_at=now,
             cancel_reason=wire.optional_text(reason, "reason"), sequence=row["sequence"] + 1,
             updated_at=now)
+
+    def _audit(self, session: Session, caller: Caller, action: str,
+               booking_id: str | None = None, course_id: str | None = None) -> None:
+        repository.audit(session, self.now(), guards.actor(caller), action, booking_id,
+                         course_id)
 
     @staticmethod
     def _authenticate(session: Session, caller: Caller) -> None:

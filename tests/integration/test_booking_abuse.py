@@ -210,3 +210,34 @@ def test_without_a_valid_token_an_existing_and_an_unknown_booking_look_the_same(
                 service.cancel_course(caller, target)
     with pytest.raises(NotFound):  # a valid token meets the same answer for both
         service.get_booking(manage(booking["manage_token"]), "no-such-booking")
+
+
+def test_the_audit_log_names_who_read_or_changed_a_booking_or_course(service, clock):
+    booking = service.create_booking(request(START + timedelta(days=5)))
+    owner = manage(booking["manage_token"])
+    service.get_booking(owner, booking["id"])
+    service.get_booking(THERAPIST, booking["id"])
+    service.reschedule_booking(owner, booking["id"], iso(START + timedelta(days=6)))
+    cancelled = service.cancel_booking(THERAPIST, booking["id"])
+    assert (cancelled["cancelled_by"], cancelled["cancelled_by_id"]) == ("therapist", "t1")
+    with pytest.raises((Unauthorized, Forbidden)):
+        service.audit_trail(THERAPIST, booking["id"])
+    trail = service.audit_trail(ADMIN, booking["id"])
+    link = trail[1]["actor"]["id"]
+    assert [(e["actor"]["kind"], e["action"]) for e in trail] == [
+        ("public", "created"), ("client", "read"), ("therapist", "read"),
+        ("client", "rescheduled"), ("therapist", "cancelled")]
+    assert link.startswith("link:") and booking["manage_token"][4:] not in link
+    assert trail[2]["actor"]["id"] == "t1" and trail[0]["at"] == iso(NOW)
+
+    course = service.create_course(course_request(first_start=hour(2), sessions=2))
+    service.get_course(manage(course["manage_token"]), course["id"])
+    service.record_access(THERAPIST, "progress_read", None, course["id"])  # progress's hook
+    stopped = service.cancel_course(manage(course["manage_token"]), course["id"])
+    assert stopped["cancelled_by"] == "client" and stopped["cancelled_by_id"].startswith("link:")
+    assert [e["action"] for e in service.audit_trail(ADMIN, None, course["id"])] == [
+        "created", "read", "progress_read", "cancelled"]
+    # a session's trail includes what was done to its course as a whole
+    session_trail = service.audit_trail(ADMIN, course["sessions"][0]["booking_id"])
+    assert [e["action"] for e in session_trail] == ["created", "read", "progress_read",
+                                                    "cancelled"]
