@@ -74,3 +74,10 @@ def test_abuse_limits_and_credentials_over_http(backend, clinic_factory):
     seen = requests.get(clinic.url(f"/api/v1/bookings/{booking['id']}"), headers=clinic.admin,
                         timeout=30).json()
     assert (seen["status"], seen["cancelled_by"]) == ("cancelled", "admin")
+    trail = requests.get(clinic.url("/api/v1/audit"), params={"booking_id": booking["id"]},
+                         headers=clinic.admin, timeout=30)
+    assert [(e["actor"]["kind"], e["action"]) for e in trail.json()] == [
+        ("client", "created"), ("client", "signed_out"), ("admin", "cancelled"),
+        ("admin", "read")]
+    assert requests.get(clinic.url("/api/v1/audit"), params={"booking_id": booking["id"]},
+                        headers=owner, timeout=30).status_code == 403
