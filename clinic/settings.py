@@ -48,6 +48,7 @@ class Settings:
     max_bookings_per_email: int = 10  # single sessions still to come, per client email
     max_courses_per_email: int = 2  # active courses, per client email
     manage_link_secret: str = ""  # booking derives emailed manage links with it
+    outbox_retention_days: float = 7  # published outbox rows are deleted after this
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -79,6 +80,7 @@ class Settings:
             max_bookings_per_email=int(_text(config, "MAX_BOOKINGS_PER_EMAIL", "10")),
             max_courses_per_email=int(_text(config, "MAX_COURSES_PER_EMAIL", "2")),
             manage_link_secret=_text(config, "MANAGE_LINK_SECRET"),
+            outbox_retention_days=float(_text(config, "OUTBOX_RETENTION_DAYS", "7")),
         )
 
     @classmethod

@@ -20,11 +20,13 @@ from clinic import wire
 from clinic.access import MANAGE_PREFIX, Caller, new_token, token_hash
 from clinic.db import UnitOfWork
 from clinic.errors import CourseConflict, Forbidden, InvalidRequest, Unauthorized
+from clinic.outbox import purge_published
 from clinic.settings import Settings
 from clinic.wire import iso, utc
 from services.booking import claims, guards, policy, repository
 from services.booking.claims import Slot, claim_time
 from services.booking.idempotency import Answer, Keys, Request
+from services.booking.models import outbox
 from services.booking.policy import HOLD_STATUSES
 from services.booking.repository import emit
 
@@ -314,6 +316,12 @@ class UseCases:
         service saw (the progress service's reads and changes of a course's progress)."""
         with self.uow.transaction() as session:
             self._audit(session, caller, action, booking_id=booking_id, course_id=course_id)
+
+    def purge_outbox(self) -> int:
+        """Published events older than OUTBOX_RETENTION_DAYS go (the hourly timer)."""
+        cutoff = self.now() - timedelta(days=self.settings.outbox_retention_days)
+        with self.uow.transaction() as session:
+            return purge_published(session, outbox, cutoff)
 
     def clean_idempotency_keys(self) -> int:
         return self.keys.clean()

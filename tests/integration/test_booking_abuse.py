@@ -7,6 +7,7 @@ authentication before lookup."""
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from clinic.access import Caller
 from clinic.errors import (
@@ -19,7 +20,7 @@ from clinic.errors import (
     TokenExpired,
     Unauthorized,
 )
-from services.booking.models import manage_tokens
+from services.booking.models import manage_tokens, outbox
 from tests.integration.test_booking_usecases import (  # noqa: F401 (fixtures)
     ADMIN,
     NOW,
@@ -241,3 +242,18 @@ def test_the_audit_log_names_who_read_or_changed_a_booking_or_course(service, cl
     session_trail = service.audit_trail(ADMIN, course["sessions"][0]["booking_id"])
     assert [e["action"] for e in session_trail] == ["created", "read", "progress_read",
                                                     "cancelled"]
+
+
+def test_published_events_are_deleted_after_the_retention_days(service, uow):
+    for n in range(3):
+        service.create_booking(request(START + timedelta(hours=n)))
+    with uow.transaction() as session:
+        seqs = session.execute(sa.select(outbox.c.seq).order_by(outbox.c.seq)).scalars().all()
+        for seq, published in zip(seqs, (NOW - timedelta(days=7, seconds=1),
+                                         NOW - timedelta(days=6), None), strict=True):
+            session.execute(outbox.update().where(outbox.c.seq == seq)
+                            .values(published_at=published))
+    service.purge_outbox()
+    with uow.reading() as session:
+        left = session.execute(sa.select(outbox.c.seq).order_by(outbox.c.seq)).scalars().all()
+    assert left == seqs[1:]  # the recent one and the one still to publish stay
