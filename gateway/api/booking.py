@@ -72,7 +72,7 @@ class BookingsQuery(Query):
 
 class ClientOut(Body):
     name: str
-    email: str
+    email: str | None = Field(default=None, description="None once the client was erased.")
     phone: str | None = None
     timezone: str | None = None
 
@@ -179,6 +179,26 @@ class AuditEntry(Body):
     action: str
     booking_id: str | None = None
     course_id: str | None = None
+
+
+class ClientQuery(Query):
+    email: str = Field(min_length=3, max_length=320)
+
+
+class EraseRequest(Body):
+    email: str = Field(min_length=3, max_length=320)
+
+
+class ClientExport(Body):
+    email: str
+    booking: dict = Field(description="Bookings (holds included) and courses, as the admin "
+                          "sees them.")
+
+
+class Erasing(Body):
+    status: Literal["erasing"]
+    booking: dict = Field(description="How many bookings and courses booking erased; other "
+                          "services erase theirs on the client_erased event.")
 
 
 class Pong(Body):
@@ -320,6 +340,20 @@ class BookingApi:
          errors=(400, 401, 403))
     def audit_trail(self, request, caller: Caller, query: AuditQuery):
         return self.booking.audit_trail(caller.to_rpc(), query.booking_id, query.course_id)
+
+    @api("GET", "/api/v1/clients/export", summary="Everything held about one client.",
+         tag="booking", query=ClientQuery, reply=ClientExport, access="admin",
+         errors=(400, 401, 403))
+    def export_client(self, request, caller: Caller, query: ClientQuery):
+        return {"email": query.email,
+                "booking": self.booking.export_client(caller.to_rpc(), query.email)}
+
+    @api("POST", "/api/v1/clients/erase", summary="Erase a client from every service.",
+         tag="booking", body=EraseRequest, reply=Erasing, status=202, access="admin",
+         errors=(400, 401, 403))
+    def erase_client(self, request, caller: Caller, body: EraseRequest):
+        return {"status": "erasing",
+                "booking": self.booking.erase_client(caller.to_rpc(), body.email)}
 
     @api("GET", "/internal/booking-ping", summary="One no-op RPC to booking (benchmarks).",
          tag="operations", reply=Pong, extra={"hidden": True})

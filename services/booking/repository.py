@@ -230,6 +230,59 @@ def delete_tokens(session: Session, *, booking_ids: Iterable[str] = (),
     return session.execute(delete(manage_tokens).where(or_(*targets))).rowcount
 
 
+# --- a client's rows (export, erasure) -----------------------------------------------------
+
+def client_rows(session: Session, email: str) -> tuple[list[Mapping[str, Any]],
+                                                        list[Mapping[str, Any]]]:
+    """Every booking (holds included) and course made for ``email``, any case."""
+    email = email.strip().lower()
+    rows = session.execute(select(bookings).where(
+        func.lower(bookings.c.client_email) == email).order_by(bookings.c.start)).mappings().all()
+    course_rows = session.execute(select(courses).where(
+        func.lower(courses.c.client_email) == email).order_by(courses.c.first_start)
+    ).mappings().all()
+    return list(rows), list(course_rows)
+
+
+def erase_rows(session: Session, booking_ids: list[str], course_ids: list[str],
+               columns: Mapping[str, Any]) -> None:
+    """The client's columns cleared, their links and reasons gone; the times stay."""
+    session.execute(update(bookings).where(bookings.c.id.in_(booking_ids)).values(
+        **columns, cancel_reason=None, client_address=None, link_nonce=None))
+    holds = select(bookings.c.hold_id).where(bookings.c.id.in_(booking_ids),
+                                             bookings.c.hold_id.is_not(None))
+    session.execute(update(bookings).where(bookings.c.id.in_(holds.scalar_subquery()))
+                    .values(client_address=None))  # the holds they were made from
+    session.execute(update(courses).where(courses.c.id.in_(course_ids)).values(
+        **{**columns, "client_email": ""}, link_nonce=None))  # NOT NULL there
+    delete_tokens(session, booking_ids=booking_ids)
+    session.execute(delete(manage_tokens).where(manage_tokens.c.course_id.in_(course_ids)))
+
+
+def outbox_payloads(session: Session) -> list[tuple[int, Any, datetime | None]]:
+    """(seq, payload, published_at) of every outbox row (a week's worth, OUTBOX_RETENTION_DAYS)."""
+    return [tuple(row) for row in session.execute(
+        select(outbox.c.seq, outbox.c.payload, outbox.c.published_at))]
+
+
+def set_outbox_payload(session: Session, seq: int, payload: Any) -> None:
+    session.execute(update(outbox).where(outbox.c.seq == seq).values(payload=payload))
+
+
+def delete_outbox_row(session: Session, seq: int) -> None:
+    session.execute(delete(outbox).where(outbox.c.seq == seq))
+
+
+def stored_answers(session: Session) -> list[tuple[int, Any]]:
+    """(id, response) of every Idempotency-Key (a day's worth)."""
+    return [tuple(row) for row in session.execute(
+        select(idempotency_keys.c.id, idempotency_keys.c.response))]
+
+
+def delete_key_row(session: Session, key_id: int) -> None:
+    session.execute(delete(idempotency_keys).where(idempotency_keys.c.id == key_id))
+
+
 # --- audit log -----------------------------------------------------------------------------
 
 def audit(session: Session, at: datetime, actor: tuple[str, str | None], action: str,

@@ -112,6 +112,14 @@ class BookingService:
             Caller.from_rpc(caller), since, until, client_address, email))
 
     @rpc
+    def export_client(self, caller: dict | None, email: str) -> dict[str, Any]:
+        return self.cases.export_client(Caller.from_rpc(caller), email)
+
+    @rpc
+    def erase_client(self, caller: dict | None, email: str) -> dict[str, Any]:
+        return self._published(self.cases.erase_client(Caller.from_rpc(caller), email))
+
+    @rpc
     def audit_trail(self, caller: dict | None, booking_id: str | None = None,
                     course_id: str | None = None) -> list[dict[str, Any]]:
         return self.cases.audit_trail(Caller.from_rpc(caller), booking_id, course_id)

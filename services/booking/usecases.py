@@ -23,7 +23,7 @@ from clinic.errors import CourseConflict, Forbidden, InvalidRequest, Unauthorize
 from clinic.outbox import purge_published
 from clinic.settings import Settings
 from clinic.wire import iso, utc
-from services.booking import claims, guards, policy, repository
+from services.booking import claims, erasure, guards, policy, repository
 from services.booking.claims import Slot, claim_time
 from services.booking.idempotency import Answer, Keys, Request
 from services.booking.models import outbox
@@ -317,6 +317,47 @@ class UseCases:
         with self.uow.transaction() as session:
             self._audit(session, caller, action, booking_id=booking_id, course_id=course_id)
 
+    def export_client(self, caller: Caller, email: str) -> Answer:
+        """Everything booking holds about the client with this email (the admin's)."""
+        caller.require_admin()
+        with self.uow.reading() as session:
+            rows, course_rows = repository.client_rows(session, _email(email))
+            courses = [policy.course_answer(course, repository.course_sessions(
+                session, course["id"]), self.now(), self.video_base) for course in course_rows]
+        return {"bookings": [policy.booking_answer(row, self.video_base) for row in rows],
+                "courses": courses}
+
+    def erase_client(self, caller: Caller, email: str) -> Answer:
+        """Remove the client's name, email, phone, notes and reasons from every row, stored
+        answer and event booking holds; the bookings and their times stay, for an erased
+        client. Other services hear ``client_erased`` (the email's hash and the ids), and
+        erase what they own. Idempotent: a second erasure finds nothing."""
+        caller.require_admin()
+        email = _email(email)
+        with self.uow.transaction() as session:
+            rows, course_rows = repository.client_rows(session, email)
+            booking_ids = [row["id"] for row in rows]
+            course_ids = [course["id"] for course in course_rows]
+            repository.erase_rows(session, booking_ids, course_ids, erasure.ERASED_COLUMNS)
+            for seq, payload, published_at in repository.outbox_payloads(session):
+                if not erasure.mentions(payload, email):
+                    continue
+                if published_at is not None:
+                    repository.delete_outbox_row(session, seq)
+                else:  # still to go out: it goes, without the client
+                    repository.set_outbox_payload(session, seq, erasure.scrub(payload, email))
+            for key_id, response in repository.stored_answers(session):
+                if response and erasure.mentions(response, email):
+                    repository.delete_key_row(session, key_id)
+            for booking_id in booking_ids:
+                self._audit(session, caller, "erased", booking_id=booking_id)
+            for course_id in course_ids:
+                self._audit(session, caller, "erased", course_id=course_id)
+            emit(session, "client_erased", {"email_sha256": erasure.email_hash(email),
+                                            "booking_ids": booking_ids,
+                                            "course_ids": course_ids})
+        return {"bookings": len(booking_ids), "courses": len(course_ids)}
+
     def purge_outbox(self) -> int:
         """Published events older than OUTBOX_RETENTION_DAYS go (the hourly timer)."""
         cutoff = self.now() - timedelta(days=self.settings.outbox_retention_days)
@@ -520,6 +561,13 @@ def _request(scope: str, key: str | None, body: Mapping[str, Any], caller: Calle
     """A command's request under its Idempotency-Key (checked), owned by its caller."""
     guards.check_idempotency_key(key)
     return Request(scope, key, body, guards.key_owner(caller, client_address))
+
+
+def _email(email: Any) -> str:
+    text = str(email or "").strip()
+    if "@" not in text:
+        raise InvalidRequest.field("email", "A valid email address is required.")
+    return text
 
 
 def _course_slots(planned: Mapping[str, Any]) -> tuple[list[Slot], list[str]]:

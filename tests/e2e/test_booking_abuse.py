@@ -81,3 +81,15 @@ def test_abuse_limits_and_credentials_over_http(backend, clinic_factory):
         ("admin", "read")]
     assert requests.get(clinic.url("/api/v1/audit"), params={"booking_id": booking["id"]},
                         headers=owner, timeout=30).status_code == 403
+
+    exported = requests.get(clinic.url("/api/v1/clients/export"), headers=clinic.admin,
+                            params={"email": CLIENT["email"]}, timeout=30)
+    assert [b["id"] for b in exported.json()["booking"]["bookings"]] == [booking["id"]]
+    erased = post("/api/v1/clients/erase", {"email": CLIENT["email"]}, **clinic.admin)
+    assert erased.status_code == 202 and erased.json()["booking"]["bookings"] == 1
+    seen = requests.get(clinic.url(f"/api/v1/bookings/{booking['id']}"), headers=clinic.admin,
+                        timeout=30).json()
+    assert seen["client"]["name"] == "Erased client" and seen["start"] == booking["start"]
+    after = requests.get(clinic.url("/api/v1/clients/export"), headers=clinic.admin,
+                         params={"email": CLIENT["email"]}, timeout=30).json()
+    assert after["booking"] == {"bookings": [], "courses": []}

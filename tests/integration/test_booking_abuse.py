@@ -20,7 +20,7 @@ from clinic.errors import (
     TokenExpired,
     Unauthorized,
 )
-from services.booking.models import manage_tokens, outbox
+from services.booking.models import manage_tokens, metadata, outbox
 from tests.integration.test_booking_usecases import (  # noqa: F401 (fixtures)
     ADMIN,
     NOW,
@@ -257,3 +257,47 @@ def test_published_events_are_deleted_after_the_retention_days(service, uow):
     with uow.reading() as session:
         left = session.execute(sa.select(outbox.c.seq).order_by(outbox.c.seq)).scalars().all()
     assert left == seqs[1:]  # the recent one and the one still to publish stay
+
+
+def test_erasure_leaves_no_personal_field_in_any_booking_table(service, uow):
+    ada = {"name": "Ada Lovelace-Byron", "email": "Ada.L@example.org", "phone": "+44 7700 900123",
+           "timezone": "Europe/London"}
+    other = {"name": "Bo Other", "email": "bo@example.org"}
+    hold = service.place_hold("t1", "dit", "video", hour(0), key("ada-hold"), HERE)
+    booked = service.create_booking(request(client=ada, hold_id=hold["id"],
+                                            notes="private worries"), key("ada-booking"),
+                                    manage(hold["manage_token"]), HERE)
+    service.cancel_booking(manage(booked["manage_token"]), booked["id"], "my reason")
+    course = service.create_course(course_request(first_start=hour(3), sessions=2,
+                                                  client=ada, notes="course notes"))
+    kept = service.create_booking(request(START + timedelta(hours=8), client=other))
+    service.issue_manage_token("course", course["id"])
+    exported = service.export_client(ADMIN, "ada.l@EXAMPLE.org")
+    assert [b["id"] for b in exported["bookings"]] == [booked["id"]] + [
+        s["booking_id"] for s in course["sessions"]]
+    assert exported["courses"][0]["client"]["phone"] == ada["phone"]
+    with uow.transaction() as session:  # one event already published, one still to go
+        session.execute(outbox.update().where(outbox.c.seq == 1).values(published_at=NOW))
+
+    with pytest.raises((Unauthorized, Forbidden)):
+        service.erase_client(THERAPIST, ada["email"])
+    assert service.erase_client(ADMIN, "ADA.L@example.org") == {"bookings": 3, "courses": 1}
+    assert service.erase_client(ADMIN, ada["email"]) == {"bookings": 0, "courses": 0}
+
+    secrets = [ada["name"], ada["email"].lower(), "7700 900123", "private worries",
+               "my reason", "course notes", HERE, hold["manage_token"], booked["manage_token"]]
+    with uow.reading() as session:  # every table booking owns
+        dump = repr([session.execute(sa.select(table)).all() for table in booking_tables()])
+    for secret in secrets:
+        assert secret.lower() not in dump.lower(), secret
+    assert "bo@example.org" in dump  # other clients are untouched
+    assert service.get_booking(ADMIN, booked["id"])["client"]["name"] == "Erased client"
+    assert service.get_booking(ADMIN, kept["id"])["client"]["email"] == "bo@example.org"
+    assert service.export_client(ADMIN, ada["email"]) == {"bookings": [], "courses": []}
+    erased = [data for kind, data in events(uow) if kind == "client_erased"]
+    assert erased[0]["booking_ids"] and "example.org" not in repr(erased)
+    assert "erased" in [e["action"] for e in service.audit_trail(ADMIN, booked["id"])]
+
+
+def booking_tables() -> list[sa.Table]:
+    return list(metadata.sorted_tables)
