@@ -41,6 +41,7 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("booking", "course_cancelled"): (("availability", "on_course_cancelled"),
         ("notifications", "on_course_cancelled")),
     ("booking", "attendance_marked"): (("availability", "on_attendance_marked"),),
+    ("booking", "client_erased"): (("notifications", "on_client_erased"),),
 }
 
 

@@ -16,14 +16,14 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from clinic import wire
+from clinic import privacy, wire
 from clinic.access import MANAGE_PREFIX, Caller, new_token, token_hash
 from clinic.db import UnitOfWork
 from clinic.errors import CourseConflict, Forbidden, InvalidRequest, Unauthorized
 from clinic.outbox import purge_published
 from clinic.settings import Settings
 from clinic.wire import iso, utc
-from services.booking import claims, erasure, guards, policy, repository
+from services.booking import claims, guards, policy, repository
 from services.booking.claims import Slot, claim_time
 from services.booking.idempotency import Answer, Keys, Request
 from services.booking.models import outbox
@@ -334,26 +334,28 @@ class UseCases:
         erase what they own. Idempotent: a second erasure finds nothing."""
         caller.require_admin()
         email = _email(email)
+        theirs = privacy.has_email(email)
         with self.uow.transaction() as session:
             rows, course_rows = repository.client_rows(session, email)
             booking_ids = [row["id"] for row in rows]
             course_ids = [course["id"] for course in course_rows]
-            repository.erase_rows(session, booking_ids, course_ids, erasure.ERASED_COLUMNS)
+            repository.erase_rows(session, booking_ids, course_ids, privacy.ERASED_COLUMNS)
             for seq, payload, published_at in repository.outbox_payloads(session):
-                if not erasure.mentions(payload, email):
+                if not privacy.mentions(payload, email):
                     continue
                 if published_at is not None:
                     repository.delete_outbox_row(session, seq)
                 else:  # still to go out: it goes, without the client
-                    repository.set_outbox_payload(session, seq, erasure.scrub(payload, email))
+                    repository.set_outbox_payload(session, seq,
+                                                  privacy.scrub(payload, theirs))
             for key_id, response in repository.stored_answers(session):
-                if response and erasure.mentions(response, email):
+                if response and privacy.mentions(response, email):
                     repository.delete_key_row(session, key_id)
             for booking_id in booking_ids:
                 self._audit(session, caller, "erased", booking_id=booking_id)
             for course_id in course_ids:
                 self._audit(session, caller, "erased", course_id=course_id)
-            emit(session, "client_erased", {"email_sha256": erasure.email_hash(email),
+            emit(session, "client_erased", {"email_sha256": privacy.email_hash(email),
                                             "booking_ids": booking_ids,
                                             "course_ids": course_ids})
         return {"bookings": len(booking_ids), "courses": len(course_ids)}

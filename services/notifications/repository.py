@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import and_, case, delete, or_, select, update
 from sqlalchemy.orm import Session
 
+from clinic import privacy
 from clinic.ical import instant
 from clinic.sql import upsert
 from clinic.wire import utc
@@ -250,3 +251,29 @@ def listing(session: Session, booking_id: str | None, course_id: str | None,
         "booking_id": row.booking_id, "course_id": row.course_id,
         "last_error": row.last_error,
     } for row in rows]
+
+
+# --- erasure (the booking service's client_erased event) ------------------------------------
+
+def erase_client(session: Session, booking_ids: list[str], course_ids: list[str]) -> int:
+    """Forget the client of these bookings and courses: their sessions' stored booking and
+    every message's payload lose the client, client messages lose their recipient, and those
+    not yet sent never will be. Delivery records (kind, status, times) stay. Idempotent."""
+    mine = or_(sessions.c.booking_id.in_(booking_ids), sessions.c.course_id.in_(course_ids))
+    for booking_id, booking in session.execute(select(sessions.c.booking_id, sessions.c.booking)
+                                               .where(mine)).all():
+        session.execute(update(sessions).where(sessions.c.booking_id == booking_id).values(
+            booking=privacy.scrub({"booking": booking}, privacy.anyone)["booking"]))
+    theirs = or_(notifications.c.booking_id.in_(booking_ids),
+                 notifications.c.course_id.in_(course_ids))
+    rows = session.execute(select(notifications.c.id, notifications.c.payload,
+                                  notifications.c.recipient_role).where(theirs)).all()
+    for row_id, payload, role in rows:
+        values: dict[str, Any] = {"payload": privacy.scrub(payload, privacy.anyone)}
+        if role == "client":
+            values["recipient"] = None
+        session.execute(update(notifications).where(notifications.c.id == row_id).values(**values))
+    session.execute(update(notifications).where(
+        theirs, notifications.c.recipient_role == "client", notifications.c.status == "pending")
+        .values(status="failed", last_error="the client was erased"))
+    return len(rows)

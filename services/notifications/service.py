@@ -69,6 +69,10 @@ class NotificationsService:
     def on_course_booked(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @event_handler("booking", "client_erased")
+    def on_client_erased(self, payload: dict[str, Any]) -> None:
+        usecases.erase_client(self.db, payload)
+
     @event_handler("booking", "course_cancelled")
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)

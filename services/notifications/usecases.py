@@ -40,6 +40,17 @@ def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int
         return repository.apply_event(session, payload, now)
 
 
+def erase_client(uow: UnitOfWork, payload: dict[str, Any]) -> int:
+    """The booking service erased a client: forget them in every message and session of the
+    bookings and courses it names, once per event."""
+    with uow.transaction() as session:
+        if not first_delivery(session, processed_events, payload["id"]):
+            return 0
+        data = payload["data"]
+        return repository.erase_client(session, list(data.get("booking_ids") or []),
+                                       list(data.get("course_ids") or []))
+
+
 def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
     """Add the reminders and end-of-course notices that have come due."""
     with uow.transaction() as session:

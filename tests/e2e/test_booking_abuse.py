@@ -2,16 +2,19 @@
 live-hold limit (429), a hold turned into a booking only with its manage token (403), 401
 before 404, Idempotency-Key shapes (400), "sign out all my links" and the admin's clean-up."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+import sqlalchemy as sa
 
 from tests.e2e.test_booking import next_slot, set_up_therapist
 
 pytestmark = pytest.mark.e2e
 
-CLIENT = {"name": "Ada", "email": "ada@example.org"}
+CLIENT = {"name": "Ada Quill-Lovelace", "email": "ada@example.org", "phone": "+44 7700 900123"}
+NOTES = "private worries about sleep"
 
 
 def test_abuse_limits_and_credentials_over_http(backend, clinic_factory):
@@ -30,7 +33,7 @@ def test_abuse_limits_and_credentials_over_http(backend, clinic_factory):
 
     hold = holds[0].json()
     booking_body = {**slot, "start": next_slot(hour=9).isoformat(), "client": CLIENT,
-                    "hold_id": hold["id"]}
+                    "hold_id": hold["id"], "notes": NOTES}
     stranger = post("/api/v1/bookings", booking_body)
     other_hold = post("/api/v1/bookings", booking_body,
                       Authorization=f"Bearer {holds[1].json()['manage_token']}")
@@ -82,6 +85,9 @@ def test_abuse_limits_and_credentials_over_http(backend, clinic_factory):
     assert requests.get(clinic.url("/api/v1/audit"), params={"booking_id": booking["id"]},
                         headers=owner, timeout=30).status_code == 403
 
+    notified = requests.get(clinic.url("/api/v1/notifications"), headers=clinic.admin,
+                            params={"booking_id": booking["id"]}, timeout=30)
+    assert CLIENT["email"] in {n["recipient"] for n in notified.json()}
     exported = requests.get(clinic.url("/api/v1/clients/export"), headers=clinic.admin,
                             params={"email": CLIENT["email"]}, timeout=30)
     assert [b["id"] for b in exported.json()["booking"]["bookings"]] == [booking["id"]]
@@ -93,3 +99,28 @@ def test_abuse_limits_and_credentials_over_http(backend, clinic_factory):
     after = requests.get(clinic.url("/api/v1/clients/export"), headers=clinic.admin,
                          params={"email": CLIENT["email"]}, timeout=30).json()
     assert after["booking"] == {"bookings": [], "courses": []}
+
+    # every table of every service, once notifications has heard client_erased
+    personal = (CLIENT["name"], CLIENT["email"], CLIENT["phone"], NOTES)
+    deadline = time.monotonic() + 30
+    while (found := personal_fields(clinic, personal)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert found == []
+
+
+def personal_fields(clinic, personal: tuple[str, ...]) -> list[str]:
+    """Where (service.table) any of ``personal`` is still stored."""
+    found = []
+    for service in ("availability", "booking", "notifications"):
+        engine = sa.create_engine(clinic.env[f"{service.upper()}_DATABASE_URL"])
+        try:
+            tables = sa.MetaData()
+            tables.reflect(engine)
+            with engine.connect() as connection:
+                for table in tables.sorted_tables:
+                    dump = repr(connection.execute(sa.select(table)).all()).lower()
+                    found += [f"{service}.{table.name}: {value}" for value in personal
+                              if value.lower() in dump]
+        finally:
+            engine.dispose()
+    return found
