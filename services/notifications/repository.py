@@ -253,6 +253,19 @@ def listing(session: Session, booking_id: str | None, course_id: str | None,
     } for row in rows]
 
 
+def drop_sent_bodies(session: Session, sent_before: datetime, limit: int = 500) -> int:
+    """A sent message's payload (who and what it was about) goes after MESSAGE_RETENTION_DAYS;
+    its delivery record (kind, recipient role, status, times) stays."""
+    rows = session.execute(select(notifications.c.id, notifications.c.payload).where(
+        notifications.c.status == "sent", notifications.c.sent_at < sent_before)
+        .order_by(notifications.c.id)).all()
+    dropped = [row_id for row_id, payload in rows if payload][:limit]
+    if dropped:
+        session.execute(update(notifications).where(notifications.c.id.in_(dropped))
+                        .values(payload={}))
+    return len(dropped)
+
+
 # --- erasure (the booking service's client_erased event) ------------------------------------
 
 def erase_client(session: Session, booking_ids: list[str], course_ids: list[str]) -> int:

@@ -7,9 +7,10 @@ sent. The timer also adds reminders and end-of-course notices that have come due
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from nameko.timer import Timer
+from nameko.timer import Timer, timer
 
 from clinic.access import Caller
 from clinic.clock import Clock
@@ -22,6 +23,8 @@ from clinic.shutdown import ShutdownDeadline
 from services.notifications import usecases
 from services.notifications.mailer import Post
 from services.notifications.settings import NotificationSettings
+
+log = logging.getLogger(__name__)
 
 
 class PollTimer(Timer):
@@ -82,6 +85,13 @@ class NotificationsService:
         """Add reminders and ending notices that came due, then send whatever is due."""
         usecases.plan_due(self.db, self.clock(), self.settings)
         self._deliver()
+
+    @timer(interval=3600)
+    def drop_old_bodies(self) -> None:
+        try:  # a failed pass (the database away) must not end the container; the next retries
+            usecases.drop_old_bodies(self.db, self.clock(), self.settings)
+        except Exception:
+            log.warning("dropping old message bodies failed; will retry", exc_info=True)
 
     def _record_and_send(self, payload: dict[str, Any]) -> None:
         if usecases.record_event(self.db, payload, self.clock()):

@@ -41,6 +41,7 @@ class NotificationSettings:
     clinic_name: str
     clinic_address: str
     arrival_notes: str
+    message_retention_days: float = 30  # a sent message's payload is dropped after this
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> NotificationSettings:
@@ -68,6 +69,7 @@ class NotificationSettings:
             arrival_notes=_get(config, "CLINIC_ARRIVAL_NOTES",
                                "Please arrive five minutes early and ring the bell; "
                                "the waiting room is on the ground floor."),
+            message_retention_days=float(_get(config, "MESSAGE_RETENTION_DAYS", "30")),
         )
 
     def __post_init__(self) -> None:

@@ -51,6 +51,12 @@ def erase_client(uow: UnitOfWork, payload: dict[str, Any]) -> int:
                                        list(data.get("course_ids") or []))
 
 
+def drop_old_bodies(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> int:
+    with uow.transaction() as session:
+        return repository.drop_sent_bodies(
+            session, now - timedelta(days=settings.message_retention_days))
+
+
 def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
     """Add the reminders and end-of-course notices that have come due."""
     with uow.transaction() as session:
