@@ -26,12 +26,26 @@ from services.booking.models import (
 from services.booking.policy import BOOKING_STATUSES
 
 SOURCE = "booking"
+# Changes that alter a therapist's calendar feed; each is followed by a ``calendar_changed``
+# event that names only ids, for the gateway (which needs no client's details to drop a cache).
+FEED_CHANGES = ("booking_confirmed", "booking_rescheduled", "booking_cancelled",
+                "attendance_marked", "course_booked", "course_cancelled")
 ROOMS_LOCK = 0x726F6F6D  # PostgreSQL advisory lock key of the clinic's rooms ("room")
 
 
 def emit(session: Session, event_type: str, data: dict[str, Any]) -> None:
     """An event, written to the outbox in the change's own transaction."""
     record(session, outbox, Event(event_type, data, SOURCE))
+    if event_type in FEED_CHANGES:
+        subject = data.get("booking") or data.get("course") or {}
+        calendar_changed(session, subject.get("therapist_id"),
+                         booking_id=(data.get("booking") or {}).get("id"),
+                         course_id=(data.get("course") or {}).get("id"))
+
+
+def calendar_changed(session: Session, therapist_id: str | None, **ids: str | None) -> None:
+    record(session, outbox, Event("calendar_changed", {"therapist_id": therapist_id, **ids},
+                                  SOURCE))
 
 
 # --- bookings (holds are rows of it too) ---------------------------------------------------

@@ -355,6 +355,8 @@ class UseCases:
                 self._audit(session, caller, "erased", booking_id=booking_id)
             for course_id in course_ids:
                 self._audit(session, caller, "erased", course_id=course_id)
+            for therapist_id in {row["therapist_id"] for row in rows}:
+                repository.calendar_changed(session, therapist_id)  # initials in the feeds
             emit(session, "client_erased", {"email_sha256": privacy.email_hash(email),
                                             "booking_ids": booking_ids,
                                             "course_ids": course_ids})

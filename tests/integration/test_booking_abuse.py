@@ -249,8 +249,8 @@ def test_published_events_are_deleted_after_the_retention_days(service, uow):
         service.create_booking(request(START + timedelta(hours=n)))
     with uow.transaction() as session:
         seqs = session.execute(sa.select(outbox.c.seq).order_by(outbox.c.seq)).scalars().all()
-        for seq, published in zip(seqs, (NOW - timedelta(days=7, seconds=1),
-                                         NOW - timedelta(days=6), None), strict=True):
+        published_at = [NOW - timedelta(days=7, seconds=1), NOW - timedelta(days=6)]
+        for seq, published in zip(seqs, published_at + [None] * (len(seqs) - 2), strict=True):
             session.execute(outbox.update().where(outbox.c.seq == seq)
                             .values(published_at=published))
     service.purge_outbox()
@@ -301,3 +301,18 @@ def test_erasure_leaves_no_personal_field_in_any_booking_table(service, uow):
 
 def booking_tables() -> list[sa.Table]:
     return list(metadata.sorted_tables)
+
+
+def test_the_gateways_event_after_a_feed_change_names_ids_only(service, uow):
+    booking = service.create_booking(request(client={**CLIENT_WITH_PHONE}))
+    service.cancel_booking(ADMIN, booking["id"])
+    course = service.create_course(course_request(first_start=hour(3), sessions=2))
+    changed = [data for kind, data in events(uow, calendars=True) if kind == "calendar_changed"]
+    assert changed == [
+        {"therapist_id": "t1", "booking_id": booking["id"], "course_id": None},
+        {"therapist_id": "t1", "booking_id": booking["id"], "course_id": None},
+        {"therapist_id": "t1", "booking_id": None, "course_id": course["id"]}]
+    assert "example.org" not in repr(changed)
+
+
+CLIENT_WITH_PHONE = {"name": "Ada", "email": "ada@example.org", "phone": "+44 20 7946 0000"}

@@ -122,10 +122,13 @@ def request(start=START, therapist="t1", modality="video", **extra):
             "start": iso(start), "client": CLIENT, **extra}
 
 
-def events(uow) -> list[tuple[str, dict]]:
+def events(uow, calendars: bool = False) -> list[tuple[str, dict]]:
+    """The outbox's events in order (without the gateway's ids-only ``calendar_changed``
+    unless ``calendars``)."""
     with uow.reading() as session:
-        rows = session.execute(sa.select(outbox.c.type, outbox.c.payload)
-                               .order_by(outbox.c.seq)).all()
+        rows = session.execute(sa.select(outbox.c.type, outbox.c.payload).where(
+            sa.true() if calendars else outbox.c.type != "calendar_changed")
+            .order_by(outbox.c.seq)).all()
     return [(kind, payload["data"]) for kind, payload in rows]
 
 
