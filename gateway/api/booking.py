@@ -193,6 +193,7 @@ class ClientExport(Body):
     email: str
     booking: dict = Field(description="Bookings (holds included) and courses, as the admin "
                           "sees them.")
+    notifications: list[dict] = Field(description="The messages sent to that address.")
 
 
 class Erasing(Body):
@@ -346,7 +347,8 @@ class BookingApi:
          errors=(400, 401, 403))
     def export_client(self, request, caller: Caller, query: ClientQuery):
         return {"email": query.email,
-                "booking": self.booking.export_client(caller.to_rpc(), query.email)}
+                "booking": self.booking.export_client(caller.to_rpc(), query.email),
+                "notifications": self.notifications.export_client(caller.to_rpc(), query.email)}
 
     @api("POST", "/api/v1/clients/erase", summary="Erase a client from every service.",
          tag="booking", body=EraseRequest, reply=Erasing, status=202, access="admin",

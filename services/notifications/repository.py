@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from clinic import privacy
@@ -228,9 +228,12 @@ def therapist_of(session: Session, booking_id: str | None, course_id: str | None
 
 
 def listing(session: Session, booking_id: str | None, course_id: str | None,
-            limit: int = 500) -> list[dict[str, Any]]:
-    """The log, oldest first. A booking's listing includes its course's own messages."""
+            limit: int = 500, recipient: str | None = None) -> list[dict[str, Any]]:
+    """The log, oldest first. A booking's listing includes its course's own messages; with
+    ``recipient``, the messages sent to that address (a client's export)."""
     query = select(notifications)
+    if recipient:
+        query = query.where(func.lower(notifications.c.recipient) == recipient.strip().lower())
     if booking_id:
         course = session.execute(select(sessions.c.course_id)
                                  .where(sessions.c.booking_id == booking_id)).scalar()

@@ -72,6 +72,10 @@ class NotificationsService:
     def on_course_booked(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @rpc
+    def export_client(self, caller: dict[str, Any], email: str) -> list[dict[str, Any]]:
+        return usecases.export_client(self.db, Caller.from_rpc(caller), email)
+
     @event_handler("booking", "client_erased")
     def on_client_erased(self, payload: dict[str, Any]) -> None:
         usecases.erase_client(self.db, payload)

@@ -40,6 +40,13 @@ def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int
         return repository.apply_event(session, payload, now)
 
 
+def export_client(uow: UnitOfWork, caller: Caller, email: str) -> list[dict[str, Any]]:
+    """The messages sent to the client at this address (the admin's export)."""
+    caller.require_admin()
+    with uow.reading() as session:
+        return repository.listing(session, None, None, recipient=email)
+
+
 def erase_client(uow: UnitOfWork, payload: dict[str, Any]) -> int:
     """The booking service erased a client: forget them in every message and session of the
     bookings and courses it names, once per event."""
