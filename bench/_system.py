@@ -69,7 +69,7 @@ def percentile(values: list[float], share: float) -> float:
 class System:
     """The whole clinic on PostgreSQL, as ``make run`` starts it; a context manager."""
 
-    def __init__(self, admin_token: str = "bench-admin-token") -> None:
+    def __init__(self, admin_token: str = "bench-admin-token-9a4c7e2f1d6b3085") -> None:
         self.admin_token = admin_token
         self.admin = {"Authorization": f"Bearer {admin_token}"}
         self.vhost = f"clinic_bench_{uuid.uuid4().hex[:8]}"
@@ -97,6 +97,7 @@ class System:
         env = {**os.environ, "AMQP_URI": self.amqp_uri, "CLINIC_DATA_DIR": self.folder,
                "GATEWAY_PORT": str(self.port), "CLINIC_DEMO": "0",
                "CLINIC_ADMIN_TOKEN": self.admin_token, "RATE_LIMIT_PER_MINUTE": "1000000",
+               "SEARCH_RATE_LIMIT_PER_MINUTE": "1000000",
                "PYTHONUNBUFFERED": "1",
                **{f"{s.upper()}_DATABASE_URL": url for s, url in self.databases.items()}}
         self.log = open(os.path.join(self.folder, "clinic.log"), "ab")  # noqa: SIM115
@@ -129,3 +130,55 @@ class System:
                 connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.dispose()
         rabbit("DELETE", f"vhosts/{self.vhost}")
+
+
+class Goals:
+    """Each goal printed beside its figure; ``exit_code`` is 1 when any is missed."""
+
+    def __init__(self) -> None:
+        self.missed: list[str] = []
+
+    def check(self, name: str, figure: float, goal: str, met: bool, unit: str = "") -> None:
+        verdict = "met" if met else "MISSED"
+        print(f"  {name:<58s} {figure:9.2f}{unit}  goal {goal:<10s} {verdict}")
+        if not met:
+            self.missed.append(name)
+
+    def exit_code(self) -> int:
+        if self.missed:
+            print(f"goals missed: {len(self.missed)} ({'; '.join(self.missed)})")
+            return 1
+        print("every goal met")
+        return 0
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and all its descendants (clock ticks from /proc)."""
+    total = 0
+    for process in descendants(pid):
+        try:
+            with open(f"/proc/{process}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")

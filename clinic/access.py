@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -76,3 +77,31 @@ class Caller:
     @classmethod
     def from_rpc(cls, data: dict[str, Any] | None) -> Caller:
         return cls(**(data or {}))
+
+
+# --- the admin token ---------------------------------------------------------------------------
+
+MIN_ADMIN_TOKEN = 32
+# Values that appear in examples, tutorials and our own old compose file: never a secret.
+PLACEHOLDERS = frozenset({
+    "change-me", "changeme", "change_me", "changeit", "secret", "password", "admin", "token",
+    "admin-token", "test", "default", "example", "xxx", "todo", "replace-me", "set-me",
+})
+_PLACEHOLDER_WORDS = re.compile(r"change[-_ ]?me|replace[-_ ]?me|example|placeholder|your[-_ ]",
+                                re.IGNORECASE)
+
+
+def admin_token_problem(token: str) -> str | None:
+    """Why ``token`` must not be the admin's, or None when it may. No token means no admin."""
+    if not token:
+        return None
+    if token.lower() in PLACEHOLDERS or _PLACEHOLDER_WORDS.search(token):
+        return "CLINIC_ADMIN_TOKEN is a well-known placeholder; set a random secret " \
+               "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)."
+    if len(token) < MIN_ADMIN_TOKEN:
+        return (f"CLINIC_ADMIN_TOKEN has {len(token)} characters; it needs at least "
+                f"{MIN_ADMIN_TOKEN} (e.g. `python -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'`).")
+    if len(set(token)) < 8:
+        return "CLINIC_ADMIN_TOKEN repeats a few characters; set a random secret."
+    return None

@@ -115,3 +115,8 @@ def _expecting_clinic_errors():
 
 # ``@rpc`` for our services: a ClinicError is a refusal, logged as a warning without a traceback.
 rpc = _expecting_clinic_errors()
+
+
+class StartupRefused(Exception):
+    """A process must not start as configured; the message is the one line that says why
+    (``python -m clinic.cli`` prints it alone, without a traceback)."""

@@ -47,18 +47,20 @@ class ServiceClient:
     def __init__(self, proxy, worker_ctx, service: str, timeout: float):
         self._proxy = proxy
         self._worker_ctx = worker_ctx
-        self._inherited = deadline_of(worker_ctx)
         self.service = service
         self.timeout = timeout
 
     def call(self, method: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
-        seconds = timeout or self.timeout
-        if self._inherited is None:  # we are the first caller: this call sets the deadline
-            self._worker_ctx.data[DEADLINE] = time.time() + seconds
-        else:
-            seconds = min(seconds, self._inherited - time.time())
-            if seconds <= 0:
-                raise out_of_time(self.service)
+        # One deadline per worker (an HTTP request, or an RPC with its caller's): the first call
+        # of a worker that inherited none sets it, and every later call shares what is left, so
+        # several calls in sequence never outlast one ``timeout`` between them.
+        deadline = deadline_of(self._worker_ctx)
+        if deadline is None:
+            deadline = time.time() + self.timeout
+            self._worker_ctx.data[DEADLINE] = deadline
+        seconds = min(timeout or self.timeout, deadline - time.time())
+        if seconds <= 0:
+            raise out_of_time(self.service)
         bound = eventlet.Timeout(seconds)
         try:
             # Publishing is inside the bound too: with the broker down, nameko's publisher

@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar
 
 from nameko.extensions import DependencyProvider
 
-SERVICES = ("availability", "booking", "notifications")
+SERVICES = ("availability", "booking", "notifications", "progress")
 
 
 def _text(config: Mapping[str, Any], key: str, default: str = "") -> str:

@@ -1,4 +1,4 @@
-"""``make run``: migrate every database, then run the three services and the gateway.
+"""``make run``: migrate every database, then run the four services and the gateway.
 
 Each runs as its own ``nameko run`` process, exactly as it would alone (see each service's
 ``start.sh``); this process only starts them, forwards SIGINT/SIGTERM and stops them all when one
@@ -16,6 +16,7 @@ import time
 
 import clinic  # noqa: F401 (quiets eventlet's notice)
 from clinic import migrate
+from clinic.access import admin_token_problem
 from clinic.settings import Settings
 
 PROCESSES = {
@@ -24,6 +25,7 @@ PROCESSES = {
     "booking": ("services/booking/config.yml", "services.booking.service:BookingService"),
     "notifications": ("services/notifications/config.yml",
                       "services.notifications.service:NotificationsService"),
+    "progress": ("services/progress/config.yml", "services.progress.service:ProgressService"),
     "gateway": ("gateway/config.yml", "gateway.service:GatewayService"),
 }
 # Run once with ``python -m`` after the migrations, before the services start: each service's
@@ -47,6 +49,10 @@ def broker_reachable(amqp_uri: str) -> str | None:
 
 def main() -> int:
     settings = Settings.from_env()
+    refusal = admin_token_problem(settings.admin_token)
+    if refusal:
+        print(f"refusing to start: {refusal}", file=sys.stderr)
+        return 2
     problem = broker_reachable(settings.amqp_uri)
     if problem:
         safe_uri = settings.amqp_uri.split("@")[-1]

@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from clinic.errors import InvalidRequest
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Nothing is booked a thousand years ahead (or before 1900), and date arithmetic near
+# 0001-01-01 or 9999-12-31 overflows: every date and instant taken lies between these years.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 INSTANT_HELP = "Give an instant such as 2026-12-01T10:00:00Z."
 NAIVE_HELP = "The time needs an offset (Z or +01:00); naive times are ambiguous."
@@ -54,7 +57,7 @@ def instant(value: Any, field: str) -> datetime:
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise invalid(field, NAIVE_HELP)
     try:
-        return moment.astimezone(UTC)
+        return not_too_far(moment, field).astimezone(UTC)
     except OverflowError:
         raise invalid(field, "The time is out of range.") from None
 
@@ -77,16 +80,24 @@ def zone_or(name: str | None, fallback: str) -> ZoneInfo:
         return ZoneInfo(fallback)
 
 
+def not_too_far(value: date, field: str) -> date:
+    """``value`` (a date or an instant) if its year is between FIRST_YEAR and LAST_YEAR."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise invalid(field, f"Give a date between the years {FIRST_YEAR} and {LAST_YEAR}.")
+    return value
+
+
 def day(value: Any, field: str) -> date:
     """A calendar date as YYYY-MM-DD; anything else is a 400 on ``field``."""
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
+        return not_too_far(value, field)
     if not isinstance(value, str) or not ISO_DATE.match(value):
         raise invalid(field, DAY_HELP)
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise invalid(field, f"{value!r} is not a calendar date.") from None
+    return not_too_far(parsed, field)
 
 
 def optional_text(value: Any, field: str) -> str | None:

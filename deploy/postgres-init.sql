@@ -2,3 +2,4 @@
 CREATE DATABASE availability;
 CREATE DATABASE booking;
 CREATE DATABASE notifications;
+CREATE DATABASE progress;

@@ -11,6 +11,7 @@ from werkzeug.wrappers import Request
 from clinic.access import MANAGE_PREFIX, THERAPIST_PREFIX, Caller, same_secret
 from clinic.errors import Unauthorized
 from clinic.settings import Settings
+from gateway.security import query_token_allowed
 
 
 def presented_token(request: Request) -> str | None:
@@ -20,9 +21,15 @@ def presented_token(request: Request) -> str | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("Use 'Authorization: Bearer <token>'.")
         return token.strip()
-    if request.method == "GET":  # manage links carry the token in the query
-        return request.args.get("token") or None
-    return None
+    query_token = request.args.get("token") if request.method == "GET" else None
+    if not query_token:
+        return None
+    # Manage links carry a manage token in the query, on the few routes docs/http-contract.md
+    # names; any other secret there would end up in browser histories and proxies' logs.
+    if not query_token_allowed(request.method, request.path, query_token):
+        raise Unauthorized("Send this token as 'Authorization: Bearer <token>'; only a manage "
+                           "token may stand in ?token=, and only for a booking or a course.")
+    return query_token
 
 
 def identify(request: Request, settings: Settings, availability) -> Caller:

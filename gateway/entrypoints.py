@@ -9,6 +9,7 @@ document, so the two cannot drift. Every failure leaves as the contract's error 
 from __future__ import annotations
 
 import functools
+import io
 import json
 import logging
 import math
@@ -17,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import eventlet
+from eventlet import wsgi
 from nameko.exceptions import RemoteError, UnknownService
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import HttpOnlyProtocol, WebServer, WsgiApp
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
@@ -32,11 +35,13 @@ from clinic.errors import (
     NotFound,
     RateLimited,
     ServiceUnavailable,
+    StartupRefused,
     Unauthorized,
 )
 from clinic.settings import Settings
+from gateway import security
 from gateway.auth import authorise, identify
-from gateway.limits import RateLimiter, cors_headers
+from gateway.limits import RateLimiter, cors_headers, make_limiter
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +113,33 @@ class ClinicRequest(Request):
     max_content_length = MAX_BODY_BYTES
 
 
+def rate_limited(wait: float) -> Response:
+    return error_response(429, "rate_limited", "Too many requests; please slow down.",
+                          {"retry_after_seconds": math.ceil(wait)},
+                          headers={"Retry-After": RateLimiter.retry_after_header(wait)})
+
+
 class ApiWsgiApp(WsgiApp):
     """nameko's WSGI app, plus what every request gets before it reaches a route: JSON errors
-    for unknown routes and oversized bodies, the POST rate limit, and CORS for ``/api/v1``."""
+    for unknown routes and oversized bodies, the rate limits (POSTs, expensive GETs, failed
+    authentications; per client address), CORS for ``/api/v1`` and the security headers."""
 
     def __init__(self, server):
         super().__init__(server)
         settings = Settings.from_config(server.container.config)
+        problem = security.admin_token_problem(settings.admin_token)
+        if problem:
+            raise StartupRefused(problem)
         self.cors_origins = settings.cors_origins
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.protection = protection = security.Protection.from_config(server.container.config)
+        shared = (protection.redis_url, protection.redis_prefix)
+        self.limiter = make_limiter("posts", protection.posts_per_minute, *shared)
+        self.search_limiter = make_limiter("searches", protection.searches_per_minute, *shared)
+        self.auth_limiter = make_limiter("auth-failures", protection.auth_failures_per_minute,
+                                         *shared)
 
     def __call__(self, environ, start_response):
+        too_large = read_whole_body(environ, self.protection.body_timeout_seconds)
         request = ClinicRequest(environ, shallow=True)
         cors = {}
         if request.path.startswith("/api/v1"):
@@ -126,32 +147,156 @@ class ApiWsgiApp(WsgiApp):
             cors = cors_headers(request.headers.get("Origin"), self.cors_origins, preflight)
             if preflight:
                 return Response(status=204, headers=cors)(environ, start_response)
-        response = self.respond(request, environ)
+        credentials = bool(request.headers.get("Authorization") or request.args.get("token"))
+        response = too_large or self.respond(request, environ, credentials)
         response.headers.extend(cors)
+        personal = security.carries_personal_data(request.method, request.path, credentials)
+        response.headers.update(security.security_headers(response.headers, personal=personal))
         return response(environ, start_response)
 
-    def respond(self, request: Request, environ) -> Response:
+    def respond(self, request: Request, environ, credentials: bool = False) -> Response:
         try:
             if (request.content_length or 0) > MAX_BODY_BYTES:
                 raise_payload_too_large()
-            if request.method == "POST":
-                wait = self.limiter.check(request.remote_addr or "unknown")
-                if wait:
-                    return error_response(
-                        429, "rate_limited", "Too many requests; please slow down.",
-                        {"retry_after_seconds": math.ceil(wait)},
-                        headers={"Retry-After": RateLimiter.retry_after_header(wait)})
+            address = security.client_address(request.remote_addr,
+                                              request.headers.get("X-Forwarded-For"),
+                                              self.protection.trusted_proxies)
+            environ["clinic.client_address"] = address
+            limiter = (self.limiter if request.method == "POST" else self.search_limiter
+                       if security.expensive(request.path) else None)
+            wait = limiter.check(address) if limiter else 0.0
+            if not wait and credentials:  # guessing tokens: failures are counted below
+                wait = self.auth_limiter.check(address, cost=0)
+            if wait:
+                return rate_limited(wait)
             provider, values = self.url_map.bind_to_environ(environ).match()
             request.path_values = values
-            return provider.handle_request(request)
+            response = provider.handle_request(request)
+            if credentials and response.status_code == 401:
+                self.auth_limiter.check(address)
+            return response
         except HTTPException as exc:
             return http_exception_response(exc)
 
 
-def raise_payload_too_large() -> None:
+# What is read and dropped of an oversized body so that the client, still sending, can read
+# its 413 (closing on unread data resets the connection); beyond it the connection is closed.
+DRAIN_BYTES = 1024 * 1024
+
+
+def read_whole_body(environ, timeout: float) -> Response | None:
+    """Read the request body now, whole, within ``timeout`` seconds: a chunked body has no
+    Content-Length to refuse it by, and werkzeug would cut it at 64 KiB without a word. The
+    body is put back as a plain stream; over 64 KiB is a 413, too slow a 408."""
+    chunked = environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked"
+    try:
+        declared = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if not chunked and declared <= 0:
+        return None
+    stream = environ["wsgi.input"]
+    parts, size, complete = [], 0, False
+    try:
+        with eventlet.Timeout(timeout):
+            size, complete = _read_into(stream, parts, MAX_BODY_BYTES + 1)
+            if size > MAX_BODY_BYTES:
+                _, complete = _read_into(stream, None, DRAIN_BYTES)
+    except eventlet.Timeout:
+        _close_after(environ)
+        return error_response(408, "request_timeout", "The body did not arrive in time.")
+    except (OSError, ValueError):  # a broken chunked encoding, a client gone
+        _close_after(environ)
+        return error_response(400, "invalid_request", "The chunked body is malformed.")
+    if size > MAX_BODY_BYTES:
+        if not complete:
+            _close_after(environ)
+        return http_exception_response(_payload_too_large())
+    data = b"".join(parts)
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["CONTENT_LENGTH"] = str(len(data))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ.pop("wsgi.input_terminated", None)
+    return None
+
+
+def _read_into(stream, parts: list[bytes] | None, limit: int) -> tuple[int, bool]:
+    """Read up to ``limit`` bytes (kept in ``parts``, or dropped); (bytes read, reached end)."""
+    size = 0
+    while size < limit:
+        part = stream.read(min(limit - size, 65536))
+        if not part:
+            return size, True
+        if parts is not None:
+            parts.append(part)
+        size += len(part)
+    return size, False
+
+
+def _close_after(environ) -> None:
+    close = environ.get("clinic.close_connection")
+    if close:
+        close()
+
+
+def _payload_too_large() -> HTTPException:
     from werkzeug.exceptions import RequestEntityTooLarge
 
-    raise RequestEntityTooLarge()
+    return RequestEntityTooLarge()
+
+
+def raise_payload_too_large() -> None:
+    raise _payload_too_large()
+
+
+class AccessLog:
+    """eventlet's logger for the access log and its errors, with every line made safe first:
+    request lines keep no query string (manage links carry tokens there) and no feed secret."""
+
+    def __init__(self, logger: logging.Logger):
+        self.logger = logger
+
+    def info(self, message: str, *args) -> None:
+        self.logger.info(security.loggable(str(message)), *args)
+
+    def debug(self, message: str, *args) -> None:
+        self.logger.debug(security.loggable(str(message)), *args)
+
+    def error(self, message: str, *args) -> None:
+        self.logger.error(security.loggable(str(message)), *args)
+
+    def write(self, message: str) -> None:
+        self.info(message.rstrip("\n"))
+
+
+class ClinicProtocol(HttpOnlyProtocol):
+    """nameko's HTTP protocol, with a deadline on the request head: a connection that keeps
+    idle, or sends its request line and headers a byte at a time (slowloris), is closed after
+    ``idle_timeout`` seconds however often it sends something."""
+
+    def handle_one_request(self):
+        self._head_deadline = eventlet.Timeout(self.server.idle_timeout)
+        try:
+            super().handle_one_request()
+        except eventlet.Timeout as timeout:
+            if timeout is not self._head_deadline:
+                raise
+            self.close_connection = 1
+        finally:
+            self._head_deadline.cancel()
+
+    def get_environ(self):
+        self._head_deadline.cancel()  # the head is in: the request has its own deadlines now
+        environ = super().get_environ()
+        environ["clinic.close_connection"] = self._close_after_answer
+        return environ
+
+    def _close_after_answer(self) -> None:
+        self.close_connection = 1
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
+        # http.server writes its own errors (a malformed request line) straight to stderr.
+        self.server.log.info(format % args)
 
 
 class ApiServer(WebServer):
@@ -162,7 +307,12 @@ class ApiServer(WebServer):
         # eventlet writes a large reply as headers, then body; with Nagle on, the body waits
         # ~40 ms for the client's delayed ACK. Accepted sockets inherit this from the listener.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return super().get_wsgi_server(sock, wsgi_app, *args, **kwargs)
+        protection = wsgi_app.protection
+        server = wsgi.Server(sock, sock.getsockname(), wsgi_app, protocol=ClinicProtocol,
+                             debug=False, log=AccessLog(logging.getLogger("nameko.web.server")),
+                             socket_timeout=protection.idle_timeout_seconds)
+        server.idle_timeout = protection.idle_timeout_seconds
+        return server
 
 
 @dataclass(frozen=True)
@@ -226,6 +376,8 @@ def parse_json_body(request: Request, model: type[BaseModel]) -> BaseModel:
         data = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest.field("body", "The body is not valid JSON.") from None
+    except RecursionError:  # 64 KiB of "[" nests deeper than any request of ours
+        raise InvalidRequest.field("body", "The body nests too deeply.") from None
     if data is None:
         data = {}
     try:

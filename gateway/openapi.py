@@ -10,6 +10,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from gateway.entrypoints import ROUTES, Route
 from gateway.schemas import ErrorBody
+from gateway.security import expensive, style_csp
 
 REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {400: "Invalid request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
@@ -39,6 +40,8 @@ def _statuses_every_such_route_may_give(route: Route) -> set[int]:
         statuses.add(413)
     if route.method == "POST":
         statuses.add(429)
+    if route.access != "public" or (route.method == "GET" and expensive(route.path)):
+        statuses.add(429)  # failed authentications, and costly searches, are limited too
     if route.tag != "operations" or route.path == "/ready":
         statuses.add(503)  # a backend service did not answer in time
     return statuses
@@ -99,6 +102,12 @@ def document(public_base_url: str) -> dict[str, Any]:
     }
 
 
+DOCS_STYLE = ("body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
+              "padding:0 1rem;color:#1d2a33}section{border-top:1px solid #ddd;padding:.5rem 0}"
+              ".m{display:inline-block;min-width:4.5rem;color:#0b5d7a}.a,.s{color:#555}")
+DOCS_CSP = style_csp(DOCS_STYLE)  # its one inline style, by hash; nothing else loads
+
+
 def docs_page(doc: dict[str, Any]) -> str:
     """A readable reference of ``doc``, rendered here: no script, no CDN."""
     sections = []
@@ -118,9 +127,7 @@ def docs_page(doc: dict[str, Any]) -> str:
         "<!doctype html><html lang=en><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width, initial-scale=1'>"
         f"<title>{html.escape(doc['info']['title'])}</title>"
-        "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;"
-        "padding:0 1rem;color:#1d2a33}section{border-top:1px solid #ddd;padding:.5rem 0}"
-        ".m{display:inline-block;min-width:4.5rem;color:#0b5d7a}.a,.s{color:#555}</style>"
+        f"<style>{DOCS_STYLE}</style>"
         f"<h1>{html.escape(doc['info']['title'])}</h1><p>{html.escape(doc['info']['description'])}"
         " The machine-readable document is <a href=/openapi.json>/openapi.json</a>.</p>"
         + "".join(sections) + "</html>"

@@ -145,7 +145,7 @@ def service_config(amqp_uri, database_urls, tmp_path) -> dict:
         "AMQP_URI": amqp_uri,
         "CLINIC_DATA_DIR": str(tmp_path),
         "CLINIC_DEMO": "0",
-        "CLINIC_ADMIN_TOKEN": "test-admin-token",
+        "CLINIC_ADMIN_TOKEN": "test-admin-token-4f9c2a7e1b8d6035",
         "RPC_TIMEOUT_SECONDS": "10",
         "max_workers": 10,
     }
@@ -182,7 +182,8 @@ class RunningClinic:
         with deadline:
             while True:
                 try:
-                    if requests.get(self.base_url + "/ready", timeout=3).status_code == 200:
+                    if requests.get(self.base_url + "/ready", timeout=3,
+                                    headers=self.ready_headers()).status_code == 200:
                         return
                 except requests.ConnectionError:
                     pass
@@ -190,6 +191,10 @@ class RunningClinic:
                     raise RuntimeError(f"the clinic exited early; see {self.log.name}")
                 eventlet.sleep(0.3)
         raise RuntimeError(f"the clinic did not become ready; see {self.log.name}")
+
+    def ready_headers(self) -> dict[str, str]:
+        """Headers of the readiness polls (a test behind a pretended proxy names a client)."""
+        return {}
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -214,9 +219,10 @@ def clinic_factory(vhosts, tmp_path_factory) -> Iterator[Callable[..., RunningCl
         databases = Databases(backend, str(folder))
         env = {**os.environ, "AMQP_URI": vhosts.new(), "CLINIC_DATA_DIR": str(folder),
                "GATEWAY_PORT": str(free_port()), "CLINIC_DEMO": "0",
-               "CLINIC_ADMIN_TOKEN": "e2e-admin-token", "PYTHONUNBUFFERED": "1",
+               "CLINIC_ADMIN_TOKEN": "e2e-admin-token-7d3e9b1c5a2f8064", "PYTHONUNBUFFERED": "1",
                # tests fire many POSTs from one address; the limit has a test of its own
-               "RATE_LIMIT_PER_MINUTE": "1000000"}
+               "RATE_LIMIT_PER_MINUTE": "1000000", "SEARCH_RATE_LIMIT_PER_MINUTE": "1000000",
+               "AUTH_FAILURES_PER_MINUTE": "1000000"}
         for service in SERVICES:
             env[f"{service.upper()}_DATABASE_URL"] = databases.new(service)
         env.update(settings)

@@ -12,7 +12,7 @@ from clinic.access import Caller
 from clinic.errors import InvalidRequest
 from gateway.auth import identify
 from gateway.entrypoints import api
-from gateway.schemas import Body, Day, Instant, Query
+from gateway.schemas import Body, Day, EmailAddress, Instant, PersonName, Query
 
 Modality = Literal["in_person", "video", "phone"]
 MAX_IDEMPOTENCY_KEY = 255
@@ -20,8 +20,8 @@ MIN_IDEMPOTENCY_KEY = 16
 
 
 class ClientIn(Body):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: PersonName  # one line: it becomes an email header and a calendar SUMMARY
+    email: EmailAddress  # exactly one address
     phone: str | None = Field(default=None, max_length=64)
     timezone: str | None = Field(default=None, max_length=64, examples=["Europe/London"])
 
@@ -125,6 +125,7 @@ class CourseSession(Body):
     room: str | None = None
     video_url: str | None = None
     sequence: int = Field(description="Grows with each change; the SEQUENCE of its VEVENT.")
+    phase: Literal["assessment", "middle", "ending"] | None = None
 
 
 class Course(Body):
@@ -193,11 +194,13 @@ class ClientExport(Body):
     email: str
     booking: dict = Field(description="Bookings (holds included) and courses, as the admin "
                           "sees them.")
+    progress: list[dict] = Field(description="Check-ins, focus and letter of each course.")
     notifications: list[dict] = Field(description="The messages sent to that address.")
 
 
 class Erasing(Body):
     status: Literal["erasing"]
+    progress: int = Field(description="How many courses progress erased.")
     booking: dict = Field(description="How many bookings and courses booking erased; other "
                           "services erase theirs on the client_erased event.")
 
@@ -346,15 +349,23 @@ class BookingApi:
          tag="booking", query=ClientQuery, reply=ClientExport, access="admin",
          errors=(400, 401, 403))
     def export_client(self, request, caller: Caller, query: ClientQuery):
-        return {"email": query.email,
-                "booking": self.booking.export_client(caller.to_rpc(), query.email),
+        booked = self.booking.export_client(caller.to_rpc(), query.email)
+        # progress keeps no name or address: booking names the client's courses
+        course_ids = [course["id"] for course in booked["courses"]]
+        return {"email": query.email, "booking": booked,
+                "progress": self.progress.export_courses(caller.to_rpc(), course_ids),
                 "notifications": self.notifications.export_client(caller.to_rpc(), query.email)}
 
     @api("POST", "/api/v1/clients/erase", summary="Erase a client from every service.",
          tag="booking", body=EraseRequest, reply=Erasing, status=202, access="admin",
          errors=(400, 401, 403))
     def erase_client(self, request, caller: Caller, body: EraseRequest):
-        return {"status": "erasing",
+        # progress first, while booking can still say which courses are the client's; then
+        # booking, whose client_erased event carries the erasure to notifications
+        booked = self.booking.export_client(caller.to_rpc(), body.email)
+        course_ids = [course["id"] for course in booked["courses"]]
+        progress = self.progress.erase_courses(caller.to_rpc(), course_ids) if course_ids else 0
+        return {"status": "erasing", "progress": progress,
                 "booking": self.booking.erase_client(caller.to_rpc(), body.email)}
 
     @api("GET", "/internal/booking-ping", summary="One no-op RPC to booking (benchmarks).",

@@ -1,9 +1,10 @@
 """Calendars: the therapist's secret iCal feed, and a client's own .ics of a booking or course.
 
-The feed is what a calendar app polls every few minutes, so its hot path makes no RPC: the
-secret's owner and the serialized feed are cached in this process (``gateway.feeds``). Booking
-events reach every gateway process (BROADCAST handlers) and drop the feeds they name; a rotation
-is broadcast to the other gateways the same way.
+The feed is what a calendar app polls every 15 minutes, so its hot path makes no RPC: the
+secret's owner and the serialized feed are cached in this process (``gateway.feeds``) until an
+event changes them. Booking events reach every gateway process (BROADCAST handlers) and drop the
+feeds they name; a rotation is broadcast to the other gateways the same way; each gateway's tick
+shows the broadcasts still reach it (``FeedCache.trusted``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ from typing import Any
 import eventlet
 from eventlet import tpool
 from nameko.events import BROADCAST, EventDispatcher, event_handler
+from nameko.timer import timer
 from pydantic import BaseModel, Field
 from werkzeug.wrappers import Response
 
 from clinic.access import Caller, token_hash
 from clinic.errors import NotFound
+from clinic.rpc import BROKER_ERRORS
 from gateway.dependencies import Feeds
 from gateway.entrypoints import api
 from gateway.feeds import (
+    TICK_SECONDS,
+    accepts_gzip,
     build_feed,
     client_calendar,
+    compress,
     not_modified,
     therapist_named,
     validator_headers,
@@ -84,9 +90,13 @@ class CalendarsApi:
         if feed is None:
             with self.feeds.building(therapist["id"]):
                 feed = self.feeds.get(therapist["id"]) or self._build_feed(therapist)
-        headers = validator_headers(feed)
+        gzipped = bool(feed.gzipped) and accepts_gzip(request.headers)
+        headers = validator_headers(feed, gzipped)
         if not_modified(request.headers, feed):
             return Response(status=304, headers=headers)
+        if gzipped:
+            return Response(feed.gzipped, content_type=ICS,
+                            headers={**headers, "Content-Encoding": "gzip"})
         return Response(feed.body, content_type=ICS, headers=headers)
 
     @_feed_changed
@@ -94,6 +104,19 @@ class CalendarsApi:
         therapist_id = therapist_named(payload)
         if therapist_id:
             self.feeds.invalidate(therapist_id)
+
+    @timer(interval=TICK_SECONDS, eager=True)
+    def tick_feed_caches(self) -> None:
+        """Broadcast a tick; hearing it back shows this gateway still hears broadcasts."""
+        try:
+            with eventlet.Timeout(TICK_SECONDS):
+                self.dispatch("feed_cache_tick", {})
+        except (eventlet.Timeout, *BROKER_ERRORS):
+            pass  # unheard ticks make the caches untrusted: that is the point
+
+    @event_handler("gateway", "feed_cache_tick", handler_type=BROADCAST, reliable_delivery=False)
+    def feed_cache_ticked(self, payload: dict[str, Any]) -> None:
+        self.feeds.heard_from_broker()
 
     @event_handler("gateway", "calendar_feed_rotated", handler_type=BROADCAST,
                    reliable_delivery=False)
@@ -123,7 +146,8 @@ class CalendarsApi:
         body = tpool.execute(build_feed, therapist, sessions.wait(),
                              {t["id"]: t["name"] for t in types.wait()},
                              {r["id"]: r["name"] for r in rooms.wait()})
-        return self.feeds.put(therapist["id"], body, datetime.now(UTC), generation)
+        return self.feeds.put(therapist["id"], body, datetime.now(UTC), generation,
+                              gzipped=tpool.execute(compress, body))
 
     # --- a client's own calendar files ---
 

@@ -8,17 +8,19 @@ from pydantic import BaseModel, Field
 
 from clinic.access import Caller
 from gateway.entrypoints import api
-from gateway.schemas import Instant, Query
+from gateway.schemas import Instant, Query, Text
 
 
 class NotificationQuery(Query):
-    booking_id: str | None = Field(default=None, max_length=64)
-    course_id: str | None = Field(default=None, max_length=64)
+    # Text: no NUL, which PostgreSQL refuses (a 500 found by fuzzing on PostgreSQL)
+    booking_id: Text | None = Field(default=None, max_length=64)
+    course_id: Text | None = Field(default=None, max_length=64)
 
 
 class Notification(BaseModel):
     id: str
-    kind: Literal["confirmation", "cancellation", "reschedule", "reminder", "course_ending"]
+    kind: Literal["confirmation", "cancellation", "reschedule", "reminder", "course_ending",
+                  "checkin_invite", "risk_alert", "letter_shared", "outside_conflict"]
     channel: Literal["email", "sms"]
     recipient: str
     status: Literal["pending", "sent", "failed"]

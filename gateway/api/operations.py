@@ -24,7 +24,7 @@ class OperationsApi:
          reply=Readiness, errors=(503,))
     def ready(self, request):
         backends = {"availability": self.availability, "booking": self.booking,
-                    "notifications": self.notifications}
+                    "notifications": self.notifications, "progress": self.progress}
 
         def answers(client) -> bool:
             try:
@@ -49,7 +49,8 @@ class OperationsApi:
          extra={"hidden": True})
     def docs(self, request):
         page = openapi.docs_page(openapi.document(self.config.public_base_url))
-        return Response(page, mimetype="text/html")
+        return Response(page, mimetype="text/html",
+                        headers={"Content-Security-Policy": openapi.DOCS_CSP})
 
 
 def json_response(payload, status: int = 200, headers: dict | None = None) -> Response:

@@ -91,6 +91,11 @@ class PagesApi:
     def therapist_page(self, request):
         return self._page("therapist.html")
 
+    @api("GET", "/progress", summary="A client's course: check-in, scores, focus, letter.",
+         tag="pages", extra={"hidden": True})
+    def progress_page(self, request):
+        return self._page("progress.html")
+
     @api("GET", "/assets/<path:name>", summary="Scripts and styles of the pages.", tag="pages",
          extra={"hidden": True})
     def asset(self, request, name: str):

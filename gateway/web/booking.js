@@ -353,6 +353,16 @@ $('#change-time').addEventListener('click', () => {
   focusHeading($('#step-time'));
 });
 
+// One Idempotency-Key per form content: a retry after a 503 or a dropped connection sends the
+// same key, so the clinic replays what it did (201) instead of refusing the client's own
+// booking (409); changing anything in the form makes it a new request with a new key.
+const sentKeys = new Map();
+function keyFor(path, body) {
+  const content = `${path} ${JSON.stringify(body)}`;
+  if (!sentKeys.has(content)) sentKeys.set(content, newKey());
+  return sentKeys.get(content);
+}
+
 $('#details-form').addEventListener('submit', async (event) => {
   event.preventDefault();
   const form = event.currentTarget;
@@ -369,18 +379,18 @@ $('#details-form').addEventListener('submit', async (event) => {
     try {
       if (state.kind === 'single') {
         const body = { ...common, start: state.slot.start };
-        const headers = { 'Idempotency-Key': newKey() };
-        if (state.hold) {  // only the hold's holder may turn it into the booking
-          body.hold_id = state.hold.id;
-          headers.Authorization = `Bearer ${state.hold.manage_token}`;
-        }
+        if (state.hold) body.hold_id = state.hold.id;
+        const headers = { 'Idempotency-Key': keyFor('/api/v1/bookings', body) };
+        // only the hold's holder may turn it into the booking
+        if (state.hold) headers.Authorization = `Bearer ${state.hold.manage_token}`;
         const booking = await post('/api/v1/bookings', body, { headers });
         confirmSingle(booking);
       } else {
         const body = { ...common, first_start: state.option.sessions[0],
           sessions: state.option.sessions.length };
         if (state.skipWeeks.length) body.skip_weeks = state.skipWeeks;
-        const course = await post('/api/v1/courses', body, { headers: { 'Idempotency-Key': newKey() } });
+        const course = await post('/api/v1/courses', body,
+          { headers: { 'Idempotency-Key': keyFor('/api/v1/courses', body) } });
         confirmCourse(course);
       }
     } catch (error) {

@@ -1,7 +1,7 @@
 // The therapist's page: the week as a grid, running courses, time off and the calendar feed.
 // The therapist token is kept in sessionStorage: this tab only, gone when it closes.
 
-import { ApiError, del, explain, get, post } from './api.js';
+import { ApiError, del, explain, get, post, put } from './api.js';
 import { courseMarks, legend } from './marks.js';
 import * as t from './time.js';
 import { $, MODALITY_SHORT, busy, h, initials, replace, say, show } from './ui.js';
@@ -55,7 +55,7 @@ async function signIn(id, token) {
   show($('#workspace'));
   say(status, '');
   $('#week-heading').focus();
-  await Promise.all([loadCourses(), loadTimeOff(), loadFeed()]);
+  await Promise.all([loadCourses(), loadTimeOff(), loadFeed(), loadOutside()]);
 }
 
 $('#sign-out').addEventListener('click', () => {
@@ -75,14 +75,15 @@ async function loadWeek() {
   const sunday = t.addDays(state.monday, 6);
   const bookings = await get(api('/bookings'), { token: state.token,
     query: { from: state.monday, to: sunday, tz: state.zone } });
+  const outside = await outsideBusy(state.monday, sunday);
   $('#week-heading').textContent = `Week of ${t.keyLongLabel(state.monday)}`;
   $('#week-heading').setAttribute('tabindex', '-1');
   $('#week-of').value = state.monday;
   $('#week-zone').textContent = `Times in ${t.placeName(state.zone)} time (${state.zone}). ${plural(bookings.filter((b) => b.status !== 'cancelled').length, 'session')} this week.`;
-  renderGrid(bookings);
+  renderGrid(bookings, outside);
 }
 
-function renderGrid(bookings) {
+function renderGrid(bookings, outside = []) {
   const days = Array.from({ length: 7 }, (_, i) => t.addDays(state.monday, i));
   const rules = (state.schedule && state.schedule.weekly) || [];
   let first = Math.min(8, ...rules.map((r) => hourOf(r.start)));
@@ -96,6 +97,7 @@ function renderGrid(bookings) {
     if (!cells.has(key)) cells.set(key, []);
     cells.get(key).push(booking);
   }
+  addOutsideBusy(cells, outside);
   const today = t.todayKey(state.zone);
   const head = h('tr', {}, h('th', { scope: 'col', class: 'hour' }, h('span', { class: 'visually-hidden' }, 'Time')),
     days.map((key) => h('th', { scope: 'col', class: key === today ? 'today' : null }, t.keyLabel(key))));
@@ -104,7 +106,7 @@ function renderGrid(bookings) {
     const label = `${String(hour).padStart(2, '0')}:00`;
     rows.push(h('tr', {}, h('th', { scope: 'row', class: 'hour' }, label),
       days.map((key) => h('td', { class: key === today ? 'today' : null },
-        (cells.get(`${key}|${hour}`) || []).map(sessionCard)))));
+        (cells.get(`${key}|${hour}`) || []).map(cellCard)))));
   }
   replace($('#grid-box'), h('table', { class: 'week-grid' },
     h('caption', { class: 'visually-hidden' }, `Sessions in the week of ${t.keyLongLabel(state.monday)}`),
@@ -279,6 +281,102 @@ async function rotateFeed() {
     const feed = await post(api('/calendar-feed/rotate'), {}, { token: state.token });
     renderFeed(feed.url);
     say(status, 'New feed address made; update it in your calendar app.', 'success');
+  } catch (error) {
+    say(status, explain(error), 'error');
+  }
+}
+
+// --- your own calendar (outside calendar) ----------------------------------------------------------------
+
+const HOUR = 3600000;
+
+// Its busy times for the week, or none when no calendar is linked: times only, never titles.
+async function outsideBusy(from, to) {
+  try {
+    return (await get(api('/external-calendar/busy'), { token: state.token,
+      query: { from, to, tz: state.zone } })).busy;
+  } catch {
+    return [];
+  }
+}
+
+// Each busy span greys every hour cell it touches.
+function addOutsideBusy(cells, spans) {
+  for (const span of spans) {
+    const end = new Date(span.end).getTime();
+    for (let at = new Date(span.start).getTime(); at < end; at = Math.floor(at / HOUR) * HOUR + HOUR) {
+      const iso = new Date(at).toISOString();
+      const key = `${t.dateKey(iso, state.zone)}|${Number(t.time(iso, state.zone).slice(0, 2))}`;
+      if (!cells.has(key)) cells.set(key, []);
+      if (!cells.get(key).some((item) => item.outside === span)) cells.get(key).push({ outside: span });
+    }
+  }
+}
+
+function cellCard(item) {
+  if (!item.outside) return sessionCard(item);
+  const { start, end } = item.outside;
+  return h('div', { class: 'outside-busy', title: 'Busy in your own calendar' },
+    h('span', { class: 'card-time' }, `${t.time(start, state.zone)}–${t.time(end, state.zone)}`),
+    h('span', { class: 'card-meta' }, 'Busy elsewhere'));
+}
+
+const OUTSIDE_STATUS = { pending: 'Waiting for the first fetch…', ok: 'Working', failing: 'Failing' };
+
+async function loadOutside() {
+  try {
+    // The busy listing says whether a calendar is linked, so nothing here answers 404.
+    const today = t.todayKey(state.zone);
+    const found = await get(api('/external-calendar/busy'), { token: state.token,
+      query: { from: today, to: today, tz: state.zone } });
+    renderOutside(found.linked ? await get(api('/external-calendar'), { token: state.token }) : null);
+  } catch (error) {
+    replace($('#outside-body'), h('p', { class: 'note' }, explain(error)));
+  }
+}
+
+function renderOutside(linked) {
+  const input = h('input', { id: 'outside-url', name: 'url', type: 'url', required: true, maxlength: 2000,
+    autocomplete: 'off', value: linked ? linked.url : '' });
+  const form = h('form', { id: 'outside-form', class: 'grid-form' },
+    h('div', { class: 'field' }, h('label', { for: 'outside-url' }, 'Your calendar\'s iCalendar (.ics) address'), input),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, linked ? 'Change address' : 'Link calendar'),
+      linked ? h('button', { type: 'button', class: 'danger', id: 'outside-unlink',
+        onclick: (event) => busy(event.currentTarget, unlinkOutside) }, 'Unlink') : null));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    await busy(form.querySelector('button'), () => linkOutside(input.value.trim()));
+  });
+  const facts = linked ? h('dl', { class: 'facts', id: 'outside-status' },
+    h('dt', {}, 'Status'), h('dd', { class: `outside-${linked.status}` }, OUTSIDE_STATUS[linked.status] || linked.status),
+    h('dt', {}, 'Busy times found'), h('dd', {}, String(linked.busy_count)),
+    h('dt', {}, 'Last read'), h('dd', {}, linked.last_synced_at ? t.dateTime(linked.last_synced_at, state.zone) : 'not yet'),
+    linked.last_error ? [h('dt', {}, 'Problem'), h('dd', {}, linked.last_error)] : null) : null;
+  const conflicts = linked && linked.conflicts && linked.conflicts.length
+    ? h('div', { class: 'panel warning', role: 'group', 'aria-label': 'Bookings your calendar now overlaps' },
+      h('p', {}, 'Your own calendar now shows you busy during these booked sessions. They stand; move or cancel them if you cannot keep them:'),
+      h('ul', {}, linked.conflicts.map((c) => h('li', {}, t.dateTime(c.start, state.zone)))))
+    : null;
+  replace($('#outside-body'),
+    h('p', {}, 'Link the private address of your own calendar: its busy times are kept free of clinic bookings. Only the times are read, never titles.'),
+    form, facts, conflicts);
+}
+
+async function linkOutside(url) {
+  try {
+    await put(api('/external-calendar'), { url }, { token: state.token });
+    say(status, 'Calendar linked; its busy times are read within a minute or so.', 'success');
+    await loadOutside();
+  } catch (error) {
+    say(status, explain(error), 'error');
+  }
+}
+
+async function unlinkOutside() {
+  try {
+    await del(api('/external-calendar'), { token: state.token });
+    say(status, 'Calendar unlinked; its busy times no longer block clinic times.', 'success');
+    await Promise.all([loadOutside(), loadWeek()]);
   } catch (error) {
     say(status, explain(error), 'error');
   }

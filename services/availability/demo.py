@@ -106,6 +106,9 @@ def load_if_empty(database_url: str, clinic_timezone: str = "Europe/London") -> 
 
 
 def main() -> int:
+    """``python -m services.availability.demo``: what ``start.sh`` runs after migrating (and the
+    supervisor, ``clinic.supervisor.SETUP``), so ``CLINIC_DEMO`` means the same under docker
+    compose as under ``make run``."""
     settings = Settings.from_env()
     if settings.demo and load_if_empty(settings.database_url("availability"),
                                        settings.clinic_timezone):

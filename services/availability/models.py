@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from clinic.events import processed_events_table
+from clinic.outbox import outbox_table
 from clinic.sql import UtcDateTime
 
 
@@ -142,5 +143,62 @@ class BusyTime(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class OutsideCalendar(Base):
+    """A therapist's linked outside calendar (an iCalendar address) and how its last fetch went.
+
+    ``url`` is a secret of the therapist's (private calendar addresses carry their own key): it
+    is shown to that therapist and the admin only and never logged. ``generation`` grows with
+    each (re)link, so a fetch that began before a relink cannot write over the new address's times.
+    """
+
+    __tablename__ = "outside_calendars"
+
+    therapist_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("therapists.id", ondelete="CASCADE"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    generation: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # pending | ok | failing
+    etag: Mapped[str | None] = mapped_column(String(512), nullable=True)
+    last_modified: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    linked_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    expanded_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    busy_count: Mapped[int] = mapped_column(Integer)
+
+
+class OutsideBusy(Base):
+    """A busy span read from a therapist's outside calendar: times only, never a title."""
+
+    __tablename__ = "outside_busy"
+    __table_args__ = (Index("ix_outside_busy_therapist_start", "therapist_id", "start"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    therapist_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("outside_calendars.therapist_id", ondelete="CASCADE"))
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OutsideConflict(Base):
+    """A clinic booking that the outside calendar came to overlap after it was booked.
+
+    Not cancelled: flagged to the therapist (their page, and one email through the event written
+    to the outbox with the row). The row goes when the overlap does.
+    """
+
+    __tablename__ = "outside_conflicts"
+
+    booking_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    therapist_id: Mapped[str] = mapped_column(String(64), index=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime())
+    end: Mapped[datetime] = mapped_column(UtcDateTime())
+    busy_start: Mapped[datetime] = mapped_column(UtcDateTime())
+    busy_end: Mapped[datetime] = mapped_column(UtcDateTime())
+    found_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 metadata = Base.metadata
 processed_events = processed_events_table(metadata)
+outbox = outbox_table(metadata)

@@ -22,6 +22,7 @@ from services.availability import inputs
 from services.availability.models import (
     BusyTime,
     CalendarFeed,
+    OutsideBusy,
     Room,
     ScheduleRow,
     SessionType,
@@ -174,7 +175,11 @@ def calendar(session: Session, therapist_id: str, schedule: Schedule, modality: 
     parts = [select(literal("off").label("part"), cast(null(), String).label("room"),
                     TimeOff.start, TimeOff.end)
              .where(TimeOff.therapist_id == therapist_id, TimeOff.start < around.end,
-                    TimeOff.end > around.start)]
+                    TimeOff.end > around.start),
+             # Busy times from the therapist's outside calendar block like time off.
+             select(literal("off"), cast(null(), String), OutsideBusy.start, OutsideBusy.end)
+             .where(OutsideBusy.therapist_id == therapist_id, OutsideBusy.start < around.end,
+                    OutsideBusy.end > around.start)]
     if with_busy:
         parts.append(select(literal("busy"), BusyTime.room, BusyTime.start, BusyTime.end)
                      .where(BusyTime.therapist_id == therapist_id, _overlapping(around),

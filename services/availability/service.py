@@ -13,9 +13,13 @@ from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler
+from clinic.outbox import OutboxRelay
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
+from services.availability import outside_usecases as outside
 from services.availability import usecases as ops
+from services.availability.models import outbox
+from services.availability.outside_poller import OutsideCalendars, OutsidePollTimer
 
 
 class AvailabilityService:
@@ -25,6 +29,8 @@ class AvailabilityService:
     clock = Clock()
     shutdown = ShutdownDeadline()  # SIGTERM: a graceful stop, bounded
     settings = SettingsProvider()  # the clinic's zone for new therapists
+    outside_calendars = OutsideCalendars()
+    relay = OutboxRelay("availability", outbox)  # outside_conflict_found
 
     @rpc
     def ping(self) -> str:
@@ -114,6 +120,42 @@ class AvailabilityService:
     @rpc
     def delete_time_off(self, caller: dict | None, therapist_id: str, time_off_id: str) -> None:
         ops.delete_time_off(self.db, caller, therapist_id, time_off_id)
+
+    # --- outside calendars ---
+
+    @rpc
+    def link_outside_calendar(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
+        # Who may (401/403) and whom (404) first; then the address, DNS included, before the
+        # transaction opens.
+        with self.db.reading() as session:
+            outside.require_owner(session, caller, therapist_id)
+        url = outside.checked_url(data, self.outside_calendars.settings.limits)
+        with self.db.transaction() as session:
+            linked = outside.link(session, caller, therapist_id, url, self.clock())
+        self.outside_calendars.sync_soon(therapist_id)
+        return linked
+
+    @rpc
+    def outside_calendar(self, caller: dict | None, therapist_id: str) -> dict:
+        with self.db.reading() as session:
+            return outside.status(session, caller, therapist_id)
+
+    @rpc
+    def unlink_outside_calendar(self, caller: dict | None, therapist_id: str) -> None:
+        with self.db.transaction() as session:
+            outside.unlink(session, caller, therapist_id)
+
+    @rpc
+    def outside_busy_times(self, caller: dict | None, therapist_id: str, from_date: str,
+                           to_date: str, tz: str | None = None) -> dict:
+        with self.db.reading() as session:
+            return outside.busy_times(session, caller, therapist_id, from_date, to_date, tz)
+
+    @OutsidePollTimer.decorator(interval=300)
+    def poll_outside_calendars(self) -> None:
+        """Every EXTERNAL_CALENDAR_POLL_SECONDS: fetch the calendars that are due."""
+        self.outside_calendars.sync_due()
+        self.relay.wake()
 
     # --- finding a time ---
 

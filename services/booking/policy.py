@@ -21,6 +21,7 @@ from clinic.errors import (
     Unauthorized,
 )
 from clinic.ical import client_initials
+from clinic.phases import phase_of
 from clinic.wire import instant, iso, optional_text, utc, zone
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -176,7 +177,8 @@ def course_answer(course: Mapping[str, Any], sessions: list[Mapping[str, Any]], 
     view["sessions"] = [
         {"number": s["session_number"], "booking_id": s["id"], "start": s["start"],
          "end": s["end"], "status": s["status"], "room": s["room"], "video_url": s["video_url"],
-         "sequence": s["sequence"]}
+         "sequence": s["sequence"],
+         "phase": phase_of(s["session_number"], course["session_count"])}
         for s in view["sessions"]
     ]
     view.update(completed=completed, remaining=remaining, session_count=course["session_count"],

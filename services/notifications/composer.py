@@ -17,10 +17,11 @@ from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from clinic.ical import instant
+from clinic.ical import client_initials, instant
 from clinic.wire import zone_or
 
-KINDS = ("confirmation", "reschedule", "cancellation", "reminder", "course_ending")
+KINDS = ("confirmation", "reschedule", "cancellation", "reminder", "course_ending",
+         "outside_conflict")
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ SUBJECTS: dict[tuple[str, str], Template] = {
     ("reminder", "therapist"): Template("Reminder: $what with $client, $when"),
     ("course_ending", "client"): Template("Your course: the last $remaining sessions"),
     ("course_ending", "therapist"): Template("$client's course begins its ending phase"),
+    ("outside_conflict", "therapist"): Template("Check your calendar: $what, $when, now overlaps "
+                                                "another commitment"),
 }
 
 INTROS: dict[tuple[str, str], Template] = {
@@ -111,6 +114,10 @@ INTROS: dict[tuple[str, str], Template] = {
         "$client has $remaining sessions of their course left: the ending phase begins. These "
         "sessions are where you and $client reflect on what has been learned; the approaching "
         "end can raise anxiety, so it may help to name it early and leave room for it."),
+    ("outside_conflict", "therapist"): Template(
+        "Your own calendar, which the clinic reads, now shows you busy at the time of this "
+        "booking. The booking stands and your client has not been told. If you cannot keep "
+        "it, please reschedule or cancel it from your page, or remove the other entry."),
 }
 
 
@@ -200,7 +207,10 @@ def compose(kind: str, role: str, payload: dict[str, Any], head: Letterhead, *,
     }
     if role == "therapist":
         values["client"] = client.get("name", "Your client")
-    subject = SUBJECTS[(kind, role)].substitute(values)
+    # A subject shows on lock screens and in calendar apps: the client by initials only there.
+    subject = SUBJECTS[(kind, role)].substitute(
+        {**values, "client": client_initials(client.get("name") or "")}
+        if role == "therapist" else values)
     greeting = (f"Dear {client.get('name', 'client')}," if role == "client"
                 else f"Dear {therapist_name}," if therapist_name else "Hello,")
     draft = _Draft(greeting, [INTROS[(kind, role)].substitute(values)])

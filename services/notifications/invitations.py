@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from clinic import ical
+from clinic.ical import client_initials
 from services.notifications.composer import Letterhead, session_type_label
 
 METHODS = {"confirmation": "REQUEST", "reschedule": "REQUEST", "cancellation": "CANCEL"}
@@ -27,8 +28,8 @@ def summary(booking: dict[str, Any], role: str, therapist_name: str | None) -> s
     label = session_type_label(str(booking.get("session_type", "session")))
     if booking.get("session_number") and booking.get("course_sessions"):
         label = f"{label} {booking['session_number']}/{booking['course_sessions']}"
-    if role == "therapist":
-        client = (booking.get("client") or {}).get("name", "")
+    if role == "therapist":  # lands in cloud calendars and on lock screens: initials only
+        client = client_initials((booking.get("client") or {}).get("name") or "")
         return f"{label} – {client}".strip(" –")
     return f"{label} with {therapist_name}" if therapist_name else label
 

@@ -53,3 +53,12 @@ notifications = Table(
     Column("sent_at", UtcDateTime(), nullable=True),
     Index("ix_notifications_due", "status", "next_attempt_at"),
 )
+
+# Course sessions whose check-in is in (from progress's ``checkin_submitted``): no invitation.
+checked_in = Table(
+    "checked_in",
+    metadata,
+    Column("booking_id", String(64), primary_key=True),
+    Column("course_id", String(64), nullable=False),
+    Column("recorded_at", UtcDateTime(), nullable=False),
+)

@@ -94,3 +94,15 @@ def course_ending(course_id: str, remaining_sessions: list[KnownSession],
                "course": course, "remaining": len(remaining_sessions)}
     return _to_both(f"course_ending:{course_id}", "course_ending", client, first.therapist_id,
                     None, course_id, payload)
+
+
+def outside_conflict(event: dict[str, Any], booking: dict[str, Any] | None) -> Notice:
+    """The therapist is told, once per booking and time, that their outside calendar now
+    overlaps a clinic booking (the booking stands; they decide what to do)."""
+    data = event["data"]
+    booking = booking or {"id": data["booking_id"], "therapist_id": data["therapist_id"],
+                          "start": data["start"], "end": data["end"]}
+    busy = {"start": data["busy_start"], "end": data["busy_end"]}
+    return Notice(f"outside_conflict:{data['booking_id']}:{data['start']}", "outside_conflict",
+                  "therapist", "email", None, data["therapist_id"], data["booking_id"],
+                  booking.get("course_id"), {"bookings": [booking], "busy": busy})

@@ -73,6 +73,10 @@ CONFIRMATIONS = ("booking_confirmed", "course_booked")
 def apply_event(session: Session, event: dict[str, Any], now: datetime) -> int:
     """Record what a booking event says and the notices it calls for; returns how many."""
     data = event["data"]
+    if event["type"] == "outside_conflict_found":
+        known = session.execute(select(sessions.c.booking)
+                                .where(sessions.c.booking_id == data["booking_id"])).scalar()
+        return add_notices(session, [notice_rules.outside_conflict(event, known)], now)
     if event["type"] in BOOKING_EVENTS:
         bookings = [data["booking"]]
     elif event["type"] == "course_booked":
@@ -99,7 +103,8 @@ def drop_unsent_reminders(session: Session, booking_ids: list[str]) -> None:
     """A reminder not yet out for a time that no longer holds is withdrawn, not sent late."""
     if booking_ids:
         session.execute(delete(notifications).where(
-            notifications.c.booking_id.in_(booking_ids), notifications.c.kind == "reminder",
+            notifications.c.booking_id.in_(booking_ids),
+            notifications.c.kind.in_(("reminder", "checkin_invite")),
             notifications.c.status == "pending", notifications.c.attempts == 0))
 
 

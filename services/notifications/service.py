@@ -20,7 +20,7 @@ from clinic.events import event_handler
 from clinic.rpc import ServiceRpc
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
-from services.notifications import usecases
+from services.notifications import checkin_store, usecases
 from services.notifications.mailer import Post
 from services.notifications.settings import NotificationSettings
 
@@ -84,6 +84,19 @@ class NotificationsService:
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @event_handler("availability", "outside_conflict_found")
+    def on_outside_conflict(self, payload: dict[str, Any]) -> None:
+        """The therapist's outside calendar now overlaps a booking: tell them, once."""
+        self._record_and_send(payload)
+
+    @event_handler("progress", "checkin_submitted")
+    def on_checkin_submitted(self, payload: dict[str, Any]) -> None:
+        self._record_and_send(payload, checkin_store.apply_progress_event)
+
+    @event_handler("progress", "letter_shared")
+    def on_letter_shared(self, payload: dict[str, Any]) -> None:
+        self._record_and_send(payload, checkin_store.apply_progress_event)
+
     @PollTimer.decorator(interval=30)
     def send_due(self) -> None:
         """Add reminders and ending notices that came due, then send whatever is due."""
@@ -97,8 +110,9 @@ class NotificationsService:
         except Exception:
             log.warning("dropping old message bodies failed; will retry", exc_info=True)
 
-    def _record_and_send(self, payload: dict[str, Any]) -> None:
-        if usecases.record_event(self.db, payload, self.clock()):
+    def _record_and_send(self, payload: dict[str, Any],
+                         apply=usecases.BOOKING_EVENT) -> None:
+        if usecases.record_event(self.db, payload, self.clock(), apply):
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
     def _deliver(self) -> usecases.Outcome:

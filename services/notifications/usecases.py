@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from clinic.access import Caller
 from clinic.db import UnitOfWork
 from clinic.errors import NotFound
 from clinic.events import first_delivery
-from services.notifications import composer, mailer, repository
+from services.notifications import checkin_store, composer, mailer, progress_letters, repository
 from services.notifications.invitations import invitation
 from services.notifications.models import processed_events
 from services.notifications.settings import NotificationSettings
@@ -31,13 +33,20 @@ BATCH = 50
 MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 
 
-def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int:
-    """The messages a booking event calls for, written with the event's id in one transaction
-    (a redelivered event writes nothing); how many are new."""
+# What an event turns into: rows of the delivery log (and known sessions) in the event's
+# transaction; how many messages are new.
+Apply = Callable[[Session, dict[str, Any], datetime], int]
+BOOKING_EVENT: Apply = repository.apply_event
+
+
+def record_event(uow: UnitOfWork, payload: dict[str, Any], now: datetime,
+                 apply: Apply = BOOKING_EVENT) -> int:
+    """The messages an event calls for, written with the event's id in one transaction (a
+    redelivered event writes nothing); how many are new."""
     with uow.transaction() as session:
         if not first_delivery(session, processed_events, payload["id"]):
             return 0
-        return repository.apply_event(session, payload, now)
+        return apply(session, payload, now)
 
 
 def export_client(uow: UnitOfWork, caller: Caller, email: str) -> list[dict[str, Any]]:
@@ -65,10 +74,11 @@ def drop_old_bodies(uow: UnitOfWork, now: datetime, settings: NotificationSettin
 
 
 def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
-    """Add the reminders and end-of-course notices that have come due."""
+    """Add the reminders, end-of-course notices and check-in invitations that have come due."""
     with uow.transaction() as session:
         repository.plan_due(session, now, settings.reminder_hours,
                             settings.course_ending_notice_sessions)
+        checkin_store.plan_invitations(session, now, settings.checkin_hours)
 
 
 def list_notifications(uow: UnitOfWork, caller: Caller, booking_id: str | None,
@@ -179,6 +189,10 @@ def send_one(item: repository.Claimed, settings: NotificationSettings, post: mai
         address, name = item.recipient or client.get("email", ""), client.get("name", "")
         therapist_name = contact.get("name")
 
+    if item.kind in progress_letters.KINDS:  # about the course's journey: no invitation
+        return progress_letters.send(item, settings, head, post, address, name, therapist_name,
+                                     lambda: _optional(lambda: directory.manage_token(
+                                         "course", item.course_id), needed=not last_try), now)
     link = None
     if item.recipient_role == "client" and item.kind in MANAGED_KINDS:
         scope, ident = (("course", item.course_id) if item.course_id

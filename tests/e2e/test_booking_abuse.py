@@ -111,13 +111,13 @@ def test_abuse_limits_and_credentials_over_http(backend, clinic_factory):
     assert requests.get(clinic.url("/api/v1/clients/export"), headers=clinic.admin,
                         params={"email": CLIENT["email"]}, timeout=30).json() == {
         "email": CLIENT["email"], "booking": {"bookings": [], "courses": []},
-        "notifications": []}
+        "progress": [], "notifications": []}
 
 
 def personal_fields(clinic, personal: tuple[str, ...]) -> list[str]:
     """Where (service.table) any of ``personal`` is still stored."""
     found = []
-    for service in ("availability", "booking", "notifications"):
+    for service in ("availability", "booking", "notifications", "progress"):
         engine = sa.create_engine(clinic.env[f"{service.upper()}_DATABASE_URL"])
         try:
             tables = sa.MetaData()

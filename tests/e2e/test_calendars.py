@@ -12,8 +12,9 @@ from tests.e2e.test_booking import CLIENT, next_slot, set_up_therapist
 pytestmark = pytest.mark.e2e
 
 
-def test_a_client_downloads_their_booking_and_course_and_nobody_else_can(clinic_factory):
-    clinic = clinic_factory("sqlite")
+def test_a_client_downloads_their_booking_and_course_and_nobody_else_can(clinic_factory,
+                                                                        backend):
+    clinic = clinic_factory(backend)
     therapist = set_up_therapist(clinic)
     client = {**CLIENT, "timezone": "America/New_York"}
     booking = requests.post(clinic.url("/api/v1/bookings"), timeout=30, json={

@@ -207,3 +207,7 @@ def test_a_new_clinic_starts_with_the_demo_unless_turned_off(clinic_factory, bac
     demo.stop()
     demo.start(demo.log.name)
     assert len(requests.get(demo.url("/api/v1/therapists")).json()) == 3
+    # Turned off, a new clinic starts empty (the supervisor would load it with CLINIC_DEMO unset).
+    empty = clinic_factory(backend, CLINIC_DEMO="0")
+    assert requests.get(empty.url("/api/v1/therapists")).json() == []
+    assert requests.get(empty.url("/api/v1/rooms")).json() == []

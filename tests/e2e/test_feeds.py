@@ -64,8 +64,8 @@ def second_gateway(tmp_path):
 
 
 def test_a_therapist_subscribes_sees_changes_and_rotation_kills_the_old_url(
-        clinic_factory, second_gateway):
-    clinic = clinic_factory("sqlite")
+        clinic_factory, second_gateway, backend):
+    clinic = clinic_factory(backend)
     therapist = set_up_therapist(clinic, timezone="Europe/London")
     set_up_therapist(clinic, "dr-other", rooms=())
     tokens = {who: requests.post(clinic.url(f"/api/v1/therapists/{who}/tokens"), timeout=10,
@@ -98,8 +98,13 @@ def test_a_therapist_subscribes_sees_changes_and_rotation_kills_the_old_url(
 
     eventually(lambda: len(events_of(fetch())) == 16 and str(
         events_of(fetch())[event_uid(cancelled)]["STATUS"]) == "CANCELLED")
-    first = fetch()
+    first = fetch(**{"Accept-Encoding": "gzip"})  # as calendar apps ask
     assert first.headers["Content-Type"] == "text/calendar; charset=utf-8"
+    assert first.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in first.headers["Vary"]
+    plain = fetch(**{"Accept-Encoding": "identity"})
+    assert "Content-Encoding" not in plain.headers and plain.content == first.content
+    assert plain.headers["ETag"] != first.headers["ETag"]  # one validator per representation
     assert first.headers["ETag"] and first.headers["Last-Modified"]
     calendar = Calendar.from_ical(first.content)
     assert [str(tz["TZID"]) for tz in calendar.walk("VTIMEZONE")] == ["Europe/London"]

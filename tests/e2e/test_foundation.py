@@ -17,7 +17,7 @@ def test_health_ready_and_errors_are_json(clinic):
     ready = requests.get(clinic.url("/ready"))
     assert ready.status_code == 200
     assert ready.json()["services"] == {"availability": True, "booking": True,
-                                        "notifications": True}
+                                        "notifications": True, "progress": True}
 
     missing = requests.get(clinic.url("/no/such/route"))
     assert missing.status_code == 404
@@ -42,8 +42,8 @@ def test_openapi_document_and_docs_page(clinic):
     assert "/ready" in page.text and "<script" not in page.text
 
 
-def test_posts_are_rate_limited_per_address_and_cors_is_answered(clinic_factory):
-    clinic = clinic_factory("sqlite", RATE_LIMIT_PER_MINUTE="3",
+def test_posts_are_rate_limited_per_address_and_cors_is_answered(clinic_factory, backend):
+    clinic = clinic_factory(backend, RATE_LIMIT_PER_MINUTE="3",
                             CORS_ORIGINS="https://clinic.example")
     statuses = [requests.post(clinic.url("/api/v1/nothing")).status_code for _ in range(4)]
     assert statuses == [404, 404, 404, 429]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import urllib.parse
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import eventlet
 import pytest
@@ -22,17 +23,25 @@ from tests.integration.test_notifications import SmtpServer, calendar_of, wait_u
 pytestmark = pytest.mark.e2e
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-WINDOW_OPENS_AFTER = timedelta(seconds=45)  # time enough to start the clinic and book
+# Reminders go this long before a session. The session is chosen once the clinic is up (however
+# long it took to start), so its reminder window opens a little after it was booked.
+REMINDER_LEAD = timedelta(minutes=2)
 
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def next_grid_time(after: datetime) -> datetime:
-    """The first 5-minute mark at or after ``after`` (the schedule's slot grid)."""
-    base = after.replace(second=0, microsecond=0)
-    return base + timedelta(minutes=(-base.minute) % 5 or (5 if base < after else 0))
+def session_start() -> datetime:
+    """A whole minute at least 30 s past the reminder lead from now: booked now, the session's
+    reminder window opens 30-90 s later."""
+    soon = datetime.now(UTC) + REMINDER_LEAD + timedelta(seconds=30)
+    return soon.replace(second=0, microsecond=0) + timedelta(minutes=1)
+
+
+def schedule_zone(start: datetime) -> str:
+    """A fixed-offset zone where ``start`` falls near noon, so its rule never crosses midnight."""
+    return f"Etc/GMT{start.hour - 12:+d}"  # POSIX: Etc/GMT+N is N hours behind UTC
 
 
 @pytest.fixture
@@ -45,24 +54,26 @@ def smtp():
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def setting(request, clinic_factory, smtp):
-    began = datetime.now(UTC)
-    start = next_grid_time(began + timedelta(minutes=4))
-    lead_hours = (start - began - WINDOW_OPENS_AFTER).total_seconds() / 3600
     clinic = clinic_factory(request.param, SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp.port),
                             SMTP_FROM="clinic@clinic.example", NOTIFICATIONS_POLL_SECONDS="0.5",
-                            REMINDER_HOURS=f"{lead_hours:.6f}",
+                            REMINDER_HOURS=f"{REMINDER_LEAD.total_seconds() / 3600:.6f}",
                             CLINIC_VIDEO_BASE_URL="https://meet.example")
-    return clinic, start
+    return clinic, session_start()
 
 
-def add_therapist(clinic, therapist_id: str, email: str) -> str:
+def add_therapist(clinic, therapist_id: str, email: str, start: datetime) -> str:
+    """A therapist whose day (in a zone where ``start`` is near noon) begins at ``start``, on a
+    5-minute grid."""
+    zone = schedule_zone(start)
+    opens = start.astimezone(ZoneInfo(zone)).strftime("%H:%M")
     created = requests.post(clinic.url("/api/v1/therapists"), headers=clinic.admin, json={
         "id": therapist_id, "name": "Jo Marsh", "email": email, "specialties": ["DIT"],
         "modalities": ["video", "phone"], "timezone": "Europe/London"})
     assert created.status_code == 201, created.text
     schedule = requests.put(clinic.url(f"/api/v1/therapists/{therapist_id}/schedule"),
                             headers=clinic.admin, json={
-        "weekly": [{"weekday": d, "start": "00:00", "end": "23:59", "modalities": ["video"]}
+        "timezone": zone,
+        "weekly": [{"weekday": d, "start": opens, "end": "23:59", "modalities": ["video"]}
                    for d in WEEKDAYS],
         "slot_interval_minutes": 5, "min_notice_hours": 0, "buffer_minutes": 0})
     assert schedule.status_code == 200, schedule.text
@@ -74,8 +85,8 @@ def add_therapist(clinic, therapist_id: str, email: str) -> str:
 
 def test_booking_mail_log_reminder_and_cancellation(setting, smtp):
     clinic, start = setting
-    jo = add_therapist(clinic, "dr-jo", "jo@clinic.example")
-    other = add_therapist(clinic, "dr-no", "no@clinic.example")
+    jo = add_therapist(clinic, "dr-jo", "jo@clinic.example", start)
+    other = add_therapist(clinic, "dr-no", "no@clinic.example", start)
     booked = requests.post(clinic.url("/api/v1/bookings"), json={
         "therapist_id": "dr-jo", "session_type": "dit-session", "modality": "video",
         "start": start.isoformat(), "client": {"name": "Ann Lee", "email": "ann@example.org",

@@ -24,6 +24,7 @@ from services.booking.models import outbox
 from services.booking.service import BookingService
 from services.notifications.models import processed_events
 from services.notifications.service import NotificationsService
+from services.progress.service import ProgressService
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -39,10 +40,10 @@ def test_migrations_build_exactly_the_models(service, databases):
 
 def test_each_service_answers_over_rpc(runner_factory, service_config):
     runner = runner_factory(service_config, AvailabilityService, BookingService,
-                            NotificationsService)
+                            NotificationsService, ProgressService)
     runner.start()
     with ClusterRpcProxy(service_config) as cluster:
-        assert [getattr(cluster, name).ping() for name in SERVICES] == ["pong"] * 3
+        assert [getattr(cluster, name).ping() for name in SERVICES] == ["pong"] * 4
 
 
 class Announcer:

@@ -49,7 +49,16 @@ ROOT = Path(__file__).resolve().parents[2]
 # The Debian wrappers in /usr/sbin `su rabbitmq` when run as root, which drops our environment
 # (node name, ports, cookie): the scripts behind them take it as given.
 RABBIT_BIN = Path(os.environ.get("CLINIC_RESILIENCE_RABBIT_BIN", "/usr/lib/rabbitmq/bin"))
-POSTGRES_BIN = Path(os.environ.get("CLINIC_RESILIENCE_POSTGRES_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def newest_postgres_bin(root: Path = Path("/usr/lib/postgresql")) -> Path:
+    """The newest installed PostgreSQL's programs, as .ci/run starts the newest cluster."""
+    versions = sorted((p for p in root.glob("*/bin") if p.parent.name.replace(".", "").isdigit()),
+                      key=lambda p: [int(n) for n in p.parent.name.split(".")])
+    return versions[-1] if versions else root / "15" / "bin"
+
+
+POSTGRES_BIN = Path(os.environ.get("CLINIC_RESILIENCE_POSTGRES_BIN") or newest_postgres_bin())
 KEEP = os.environ.get("CLINIC_RESILIENCE_KEEP") == "1"
 
 

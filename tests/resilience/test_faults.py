@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from load import Load, report  # noqa: E402  (bench/ is not a package; it is run as scripts)
 
 ARTIFACTS = ROOT / "test-artifacts" / "resilience"
-ADMIN_TOKEN = "resilience-admin-token"
+ADMIN_TOKEN = "resilience-admin-token-2b8f6d4a9c1e7053"
 INSTANCES = (("availability", "availability"), ("booking-1", "booking"),
              ("booking-2", "booking"), ("notifications", "notifications"),
              ("gateway", "gateway"))
@@ -96,6 +96,7 @@ def clinic(rabbit_node, postgres_cluster, mail, tmp_path) -> Iterator[Clinic]:
         "AMQP_URI": rabbit.amqp_uri + vhost, "GATEWAY_PORT": str(port),
         "CLINIC_DATA_DIR": str(tmp_path), "CLINIC_DEMO": "0", "CLINIC_ADMIN_TOKEN": ADMIN_TOKEN,
         "RATE_LIMIT_PER_MINUTE": "1000000", "RPC_TIMEOUT_SECONDS": str(RPC_TIMEOUT),
+        "SEARCH_RATE_LIMIT_PER_MINUTE": "1000000",
         "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(mail.port), "SMTP_TIMEOUT_SECONDS": "5",
         "NOTIFICATIONS_POLL_SECONDS": "2", "NOTIFICATIONS_RETRY_SECONDS": "2",
         "NOTIFICATIONS_MAX_ATTEMPTS": "30", "NOTIFICATIONS_CLAIM_LEASE_SECONDS": "20",
@@ -130,7 +131,7 @@ def run_under_load(clinic: Clinic, fault: Callable[[], None], name: str,
     # The checks below say nothing about a load that did nothing.
     assert len(load.outcomes) > 200 and len(load.bookings) > 100 and load.courses, report(
         load.outcomes, load.elapsed)
-    problems = invariants.answers(load.outcomes, window)
+    problems = invariants.answers(load.outcomes, window, deadline=RPC_TIMEOUT)
     problems += invariants.what_clients_were_told(clinic.databases["booking"], load)
     problems += invariants.no_double_booking(clinic.databases["booking"])
     converged = converge(clinic, load)

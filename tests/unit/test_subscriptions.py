@@ -12,8 +12,10 @@ from gateway.service import GatewayService
 from services.availability.service import AvailabilityService
 from services.booking.service import BookingService
 from services.notifications.service import NotificationsService
+from services.progress.service import ProgressService
 
-SERVICES = (AvailabilityService, BookingService, NotificationsService, GatewayService)
+SERVICES = (AvailabilityService, BookingService, NotificationsService, ProgressService,
+            GatewayService)
 
 
 def declared_handlers() -> set[tuple[str, str, str, str]]:
