@@ -93,8 +93,9 @@ GRANTS: dict[str, Grant] = {grant.service: grant for grant in (
     Grant("notifications", calls={"booking": ("issue_manage_token", "waitlist_contact"),
                                   "availability": (ANY,)},
           listens_to=("booking", "availability", "progress")),
-    # progress checks a client's course token with booking before its events have arrived.
-    Grant("progress", calls={"booking": ("get_course",)}, listens_to=("booking",),
+    # progress checks a client's course token with booking before its events have arrived,
+    # and writes its reads and changes of a course into booking's audit log (record_access).
+    Grant("progress", calls={"booking": ("get_course", "record_access")}, listens_to=("booking",),
           publishes_events=True),
     Grant("gateway", serves_rpc=False, publishes_events=True, listens_to=("booking", "gateway"),
           calls={"availability": (ANY,), "booking": (ANY,), "notifications": (ANY,),

@@ -46,6 +46,13 @@ class Unauthorized(ClinicError):
 
 
 @deserialize_to_instance
+class TokenExpired(Unauthorized):
+    """A manage token past MANAGE_TOKEN_DAYS after the last session it covers."""
+
+    code = "token_expired"
+
+
+@deserialize_to_instance
 class Forbidden(ClinicError):
     code = "forbidden"
 
@@ -85,6 +92,14 @@ class HoldExpired(Conflict):
 @deserialize_to_instance
 class InvalidState(Conflict):
     code = "invalid_state"
+
+
+@deserialize_to_instance
+class RateLimited(ClinicError):
+    """Too many live holds, bookings or courses for one client address or email (429);
+    ``details.retry_after_seconds`` says when to try again."""
+
+    code = "rate_limited"
 
 
 @deserialize_to_instance

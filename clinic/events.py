@@ -40,6 +40,7 @@ SUBSCRIPTIONS: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {
     ("progress", "checkin_submitted"): (("notifications", "on_checkin_submitted"),),
     ("progress", "letter_shared"): (("notifications", "on_letter_shared"),),
     ("availability", "outside_conflict_found"): (("notifications", "on_outside_conflict"),),
+    ("booking", "client_erased"): (("notifications", "on_client_erased"),),
 }
 
 

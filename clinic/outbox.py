@@ -67,6 +67,13 @@ def outbox_table(metadata: MetaData) -> Table:
     )
 
 
+def purge_published(session: Session, table: Table, published_before: datetime) -> int:
+    """Delete rows published before the cut-off (OUTBOX_RETENTION_DAYS): their payloads hold
+    clients' names and emails, and once published they are no longer needed."""
+    return session.execute(table.delete().where(
+        table.c.published_at.is_not(None), table.c.published_at < published_before)).rowcount
+
+
 def record(session: Session, table: Table, event: Event) -> None:
     """Write ``event`` in the caller's transaction."""
     session.execute(table.insert().values(

@@ -44,6 +44,12 @@ class Settings:
     demo: bool
     video_base_url: str = ""  # a video session's link is this plus the booking id
     waitlist_offer_minutes: int = 30  # how long a freed time is held for a waiting client
+    max_live_holds: int = 3  # per client address
+    manage_token_days: int = 90  # after the last session a manage token covers
+    max_bookings_per_email: int = 10  # single sessions still to come, per client email
+    max_courses_per_email: int = 2  # active courses, per client email
+    manage_link_secret: str = ""  # booking derives emailed manage links with it
+    outbox_retention_days: float = 7  # published outbox rows are deleted after this
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Settings:
@@ -71,6 +77,12 @@ class Settings:
             demo=_text(config, "CLINIC_DEMO", "1") not in ("0", "false", "no"),
             video_base_url=_text(config, "CLINIC_VIDEO_BASE_URL"),
             waitlist_offer_minutes=int(_text(config, "WAITLIST_OFFER_MINUTES", "30")),
+            max_live_holds=int(_text(config, "MAX_LIVE_HOLDS", "3")),
+            manage_token_days=int(_text(config, "MANAGE_TOKEN_DAYS", "90")),
+            max_bookings_per_email=int(_text(config, "MAX_BOOKINGS_PER_EMAIL", "10")),
+            max_courses_per_email=int(_text(config, "MAX_COURSES_PER_EMAIL", "2")),
+            manage_link_secret=_text(config, "MANAGE_LINK_SECRET"),
+            outbox_retention_days=float(_text(config, "OUTBOX_RETENTION_DAYS", "7")),
         )
 
     @classmethod

@@ -36,6 +36,7 @@ from clinic.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     StartupRefused,
     Unauthorized,
@@ -56,6 +57,7 @@ ERROR_STATUS: tuple[tuple[type[Exception], int], ...] = (
     (Forbidden, 403),
     (NotFound, 404),
     (Conflict, 409),
+    (RateLimited, 429),
     (ServiceUnavailable, 503),
     (UnknownService, 503),
 )
@@ -85,7 +87,9 @@ def response_for_exception(exc: Exception) -> Response:
     for error_type, status in ERROR_STATUS:
         if isinstance(exc, error_type):
             if isinstance(exc, ClinicError):
-                return error_response(status, exc.code, exc.message, exc.details)
+                wait = exc.details.get("retry_after_seconds") if status == 429 else None
+                return error_response(status, exc.code, exc.message, exc.details,
+                                      headers={"Retry-After": str(wait)} if wait else None)
             return error_response(status, "service_unavailable",
                                   f"The {exc} service is not available.", {"service": str(exc)})
     if isinstance(exc, RemoteError):

@@ -196,7 +196,7 @@ class FeedCache:
 def therapist_named(payload: Mapping[str, Any]) -> str | None:
     """The therapist a booking event is about (a booking's or a course's)."""
     data = payload.get("data") or {}
-    subject = data.get("booking") or data.get("course") or {}
+    subject = data.get("booking") or data.get("course") or data
     return subject.get("therapist_id")
 
 

@@ -40,8 +40,9 @@ from gateway.feeds import (
 ICS = "text/calendar; charset=utf-8"
 
 # Booking events that change what a therapist's feed shows (holds never appear in it).
-FEED_CHANGES = ("booking_confirmed", "booking_rescheduled", "booking_cancelled",
-                "attendance_marked", "course_booked", "course_cancelled")
+# booking's ids-only event after every change to a feed (the booking events themselves carry
+# the client's contact details, which the gateway has no need to receive)
+FEED_CHANGES = ("calendar_changed",)
 
 
 class FeedUrl(BaseModel):

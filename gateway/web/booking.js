@@ -427,8 +427,10 @@ $('#details-form').addEventListener('submit', async (event) => {
       if (state.kind === 'single') {
         const body = { ...common, start: state.slot.start };
         if (state.hold) body.hold_id = state.hold.id;
-        const booking = await post('/api/v1/bookings', body,
-          { headers: { 'Idempotency-Key': keyFor('/api/v1/bookings', body) } });
+        const headers = { 'Idempotency-Key': keyFor('/api/v1/bookings', body) };
+        // only the hold's holder may turn it into the booking
+        if (state.hold) headers.Authorization = `Bearer ${state.hold.manage_token}`;
+        const booking = await post('/api/v1/bookings', body, { headers });
         confirmSingle(booking);
       } else {
         const body = { ...common, first_start: state.option.sessions[0],

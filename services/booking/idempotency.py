@@ -27,6 +27,7 @@ from services.booking.claims import TAKEN, is_exclusion_violation
 # Scopes whose answer carries a new manage token when replayed, and the kind of that token.
 CREATING_SCOPES = {"holds": "booking", "bookings": "booking", "courses": "course"}
 REUSED = "This Idempotency-Key was used with a different request."
+FOREIGN = "This Idempotency-Key was used by another caller; use a key of your own."
 
 Answer = dict[str, Any]
 
@@ -42,6 +43,7 @@ class Request:
     scope: str
     key: str | None
     body: Mapping[str, Any]
+    owner: str | None = None  # guards.key_owner of the caller; a key answers only its owner
 
 
 def is_key_race(error: IntegrityError) -> bool:
@@ -52,6 +54,15 @@ def is_key_race(error: IntegrityError) -> bool:
 
 def slot_taken() -> Exception:
     return SlotUnavailable(TAKEN)
+
+
+def _check_same(row: Mapping[str, Any], request: Request) -> None:
+    """A stored key answers only the caller that used it first, for the same request: anyone
+    else who learnt or guessed the key gets neither the answer nor a manage token."""
+    if row["owner"] != request.owner:
+        raise IdempotencyConflict(FOREIGN)
+    if row["request_hash"] != policy.request_hash(request.body):
+        raise IdempotencyConflict(REUSED)
 
 
 @dataclass
@@ -69,8 +80,7 @@ class Keys:
                                         newer_than=self.now() - policy.IDEMPOTENCY_TTL)
         if row is None:
             return None
-        if row["request_hash"] != policy.request_hash(request.body):
-            raise IdempotencyConflict(REUSED)
+        _check_same(row, request)
         kind = CREATING_SCOPES.get(request.scope)
         if kind is None:
             return row["response"]
@@ -84,12 +94,11 @@ class Keys:
         now = self.now()
         repository.delete_keys(session, now - policy.IDEMPOTENCY_TTL, request.scope, request.key)
         existing = repository.stored_key(session, request.scope, request.key)
-        hashed = policy.request_hash(request.body)
         if existing is not None:
-            if existing["request_hash"] != hashed:
-                raise IdempotencyConflict(REUSED)
+            _check_same(existing, request)
             raise _Replay()
-        repository.insert_key(session, request.scope, request.key, hashed, now)
+        repository.insert_key(session, request.scope, request.key,
+                              policy.request_hash(request.body), now, request.owner)
 
     def once(self, request: Request, command: Callable[[Session], Answer], *,
              manage_token: str | None = None,

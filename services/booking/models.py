@@ -54,6 +54,9 @@ courses = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancelled_by", String(16), nullable=True),
+    Column("cancelled_by_id", String(80), nullable=True),
+    # the course's emailed link is derived from this (guards.mail_token); a sign-out clears it
+    Column("link_nonce", String(32), nullable=True),
 )
 
 bookings = Table(
@@ -82,14 +85,21 @@ bookings = Table(
     Column("notes", Text, nullable=True),
     Column("late_cancellation", Boolean, nullable=False, default=False),
     Column("cancelled_by", String(16), nullable=True),
+    Column("cancelled_by_id", String(80), nullable=True),  # who exactly (guards.actor)
     Column("cancelled_at", UtcDateTime(), nullable=True),
     Column("cancel_reason", Text, nullable=True),
     Column("hold_id", String(36), nullable=True),
+    # the client address (proxy-aware, from the gateway) a hold or booking was made from: the
+    # live-hold limit counts by it, and the admin can cancel what one address booked
+    Column("client_address", String(64), nullable=True),
+    Column("link_nonce", String(32), nullable=True),  # as courses.link_nonce
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Index("ix_bookings_therapist_start", "therapist_id", "start"),
     Index("ix_bookings_room_start", "room", "start"),
     Index("ix_bookings_status_expires_at", "status", "expires_at"),
+    Index("ix_bookings_client_address", "client_address"),
+    Index("ix_bookings_client_email", "client_email"),
 )
 
 manage_tokens = Table(
@@ -115,8 +125,25 @@ idempotency_keys = Table(
     Column("request_hash", String(64), nullable=False),
     # the first answer, without its manage token (a replay gets a fresh one)
     Column("response", JSON, nullable=True),
+    # sha256 of the caller that used the key first (guards.key_owner): nobody else is answered
+    Column("owner", String(64), nullable=True),
     Column("created_at", UtcDateTime(), nullable=False, index=True),
     UniqueConstraint("key", "scope", name="uq_idempotency_keys_key_scope"),
+)
+
+# Who read or changed a booking or course (API.md "Personal data"): the actor is a kind and,
+# for a therapist, their id, for a client, a pseudonym of the link used (guards.actor).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_id", String(80), nullable=True),
+    Column("action", String(32), nullable=False),
+    Column("booking_id", String(36), nullable=True, index=True),
+    Column("course_id", String(36), nullable=True, index=True),
 )
 
 # PostgreSQL's own guard against double booking, created in migration 0002 (alembic's

@@ -112,6 +112,7 @@ def booking_answer(row: Mapping[str, Any], video_base: str = "") -> dict[str, An
     """What an authorised caller sees: the event form plus notes and timestamps."""
     return {**booking_view(row, video_base), "notes": row["notes"],
             "cancel_reason": row["cancel_reason"], "cancelled_at": iso(row["cancelled_at"]),
+            "cancelled_by_id": row["cancelled_by_id"],
             "created_at": iso(row["created_at"])}
 
 
@@ -182,7 +183,7 @@ def course_answer(course: Mapping[str, Any], sessions: list[Mapping[str, Any]], 
     ]
     view.update(completed=completed, remaining=remaining, session_count=course["session_count"],
                 skip_weeks=course["skip_weeks"], cancelled_at=iso(course["cancelled_at"]),
-                cancelled_by=course["cancelled_by"])
+                cancelled_by=course["cancelled_by"], cancelled_by_id=course["cancelled_by_id"])
     return view
 
 

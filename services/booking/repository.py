@@ -16,6 +16,7 @@ from clinic.events import Event
 from clinic.outbox import record
 from services.booking.models import (
     ACTIVE_STATUSES,
+    audit_log,
     bookings,
     courses,
     idempotency_keys,
@@ -25,12 +26,26 @@ from services.booking.models import (
 from services.booking.policy import BOOKING_STATUSES
 
 SOURCE = "booking"
+# Changes that alter a therapist's calendar feed; each is followed by a ``calendar_changed``
+# event that names only ids, for the gateway (which needs no client's details to drop a cache).
+FEED_CHANGES = ("booking_confirmed", "booking_rescheduled", "booking_cancelled",
+                "attendance_marked", "course_booked", "course_cancelled")
 ROOMS_LOCK = 0x726F6F6D  # PostgreSQL advisory lock key of the clinic's rooms ("room")
 
 
 def emit(session: Session, event_type: str, data: dict[str, Any]) -> None:
     """An event, written to the outbox in the change's own transaction."""
     record(session, outbox, Event(event_type, data, SOURCE))
+    if event_type in FEED_CHANGES:
+        subject = data.get("booking") or data.get("course") or {}
+        calendar_changed(session, subject.get("therapist_id"),
+                         booking_id=(data.get("booking") or {}).get("id"),
+                         course_id=(data.get("course") or {}).get("id"))
+
+
+def calendar_changed(session: Session, therapist_id: str | None, **ids: str | None) -> None:
+    record(session, outbox, Event("calendar_changed", {"therapist_id": therapist_id, **ids},
+                                  SOURCE))
 
 
 # --- bookings (holds are rows of it too) ---------------------------------------------------
@@ -56,11 +71,6 @@ def _one(session: Session, table, row_id: str, what: str, for_update: bool,
     if row is None:
         raise NotFound(f"No such {what}.")
     return row
-
-
-def exists(session: Session, kind: str, row_id: str) -> bool:
-    table = courses if kind == "course" else bookings
-    return session.execute(select(table.c.id).where(table.c.id == row_id)).first() is not None
 
 
 def course_sessions(session: Session, course_id: str) -> list[Mapping[str, Any]]:
@@ -149,6 +159,40 @@ def mark_expired(session: Session, hold_id: str, now: datetime) -> bool:
         .values(status="expired", updated_at=now)).rowcount)
 
 
+# --- abuse limits --------------------------------------------------------------------------
+
+def live_holds_from(session: Session, client_address: str, now: datetime) -> int:
+    return session.execute(select(func.count()).select_from(bookings).where(
+        bookings.c.client_address == client_address, bookings.c.status == "held",
+        bookings.c.expires_at > now)).scalar_one()
+
+
+def sessions_to_come_for(session: Session, email: str, now: datetime) -> int:
+    """Single sessions (not a course's) still to come, booked for ``email``."""
+    return session.execute(select(func.count()).select_from(bookings).where(
+        func.lower(bookings.c.client_email) == email.lower(), bookings.c.course_id.is_(None),
+        bookings.c.status == "confirmed", bookings.c.start > now)).scalar_one()
+
+
+def active_courses_for(session: Session, email: str, now: datetime) -> int:
+    return session.execute(select(func.count()).select_from(courses).where(
+        func.lower(courses.c.client_email) == email.lower(), courses.c.status == "active",
+        courses.c.last_end > now)).scalar_one()
+
+
+def bookings_made_by(session: Session, since: datetime, until: datetime, now: datetime,
+                     client_address: str | None = None,
+                     email: str | None = None) -> list[Mapping[str, Any]]:
+    """Confirmed sessions still to come, made in [since, until] from one address or for one
+    email (the admin's clean-up after abuse)."""
+    who = (bookings.c.client_address == client_address if client_address
+           else func.lower(bookings.c.client_email) == (email or "").lower())
+    return list(session.execute(select(bookings).where(
+        who, bookings.c.status == "confirmed", bookings.c.start > now,
+        bookings.c.created_at >= since, bookings.c.created_at <= until,
+    ).order_by(bookings.c.start).with_for_update()).mappings().all())
+
+
 # --- manage tokens -------------------------------------------------------------------------
 
 def insert_token(session: Session, now: datetime, hashed: str, **target: str) -> None:
@@ -167,6 +211,117 @@ def token_hashes(session: Session, token: str, *, booking_id: str | None = None,
         manage_tokens.c.token_hash == token_hash(token), or_(*targets))).scalars())
 
 
+def link_nonce(session: Session, kind: str, target_id: str, new: str) -> str:
+    """The nonce of a booking's or course's emailed link; ``new`` becomes it if it has none.
+    The row is locked, so concurrent first emails agree on one."""
+    table = courses if kind == "course" else bookings
+    row = _one(session, table, target_id, kind, True)
+    if row["link_nonce"]:
+        return row["link_nonce"]
+    session.execute(update(table).where(table.c.id == target_id).values(link_nonce=new))
+    return new
+
+
+def forget_link_nonces(session: Session, booking_ids: Iterable[str],
+                       course_id: str | None = None) -> None:
+    session.execute(update(bookings).where(bookings.c.id.in_(list(booking_ids)))
+                    .values(link_nonce=None))
+    if course_id:
+        session.execute(update(courses).where(courses.c.id == course_id).values(link_nonce=None))
+
+
+def token_known(session: Session, token: str) -> bool:
+    """Whether ``token`` is a manage token of anything (authentication, before any lookup)."""
+    return session.execute(select(manage_tokens.c.id).where(
+        manage_tokens.c.token_hash == token_hash(token)).limit(1)).first() is not None
+
+
+def delete_tokens(session: Session, *, booking_ids: Iterable[str] = (),
+                  course_id: str | None = None) -> int:
+    """Every manage token of these bookings and of the course ("sign out all my links")."""
+    targets = [manage_tokens.c.booking_id.in_(list(booking_ids))]
+    if course_id:
+        targets.append(manage_tokens.c.course_id == course_id)
+    return session.execute(delete(manage_tokens).where(or_(*targets))).rowcount
+
+
+# --- a client's rows (export, erasure) -----------------------------------------------------
+
+def client_rows(session: Session, email: str) -> tuple[list[Mapping[str, Any]],
+                                                        list[Mapping[str, Any]]]:
+    """Every booking (holds included) and course made for ``email``, any case."""
+    email = email.strip().lower()
+    rows = session.execute(select(bookings).where(
+        func.lower(bookings.c.client_email) == email).order_by(bookings.c.start)).mappings().all()
+    course_rows = session.execute(select(courses).where(
+        func.lower(courses.c.client_email) == email).order_by(courses.c.first_start)
+    ).mappings().all()
+    return list(rows), list(course_rows)
+
+
+def erase_rows(session: Session, booking_ids: list[str], course_ids: list[str],
+               columns: Mapping[str, Any]) -> None:
+    """The client's columns cleared, their links and reasons gone; the times stay."""
+    session.execute(update(bookings).where(bookings.c.id.in_(booking_ids)).values(
+        **columns, cancel_reason=None, client_address=None, link_nonce=None))
+    holds = select(bookings.c.hold_id).where(bookings.c.id.in_(booking_ids),
+                                             bookings.c.hold_id.is_not(None))
+    session.execute(update(bookings).where(bookings.c.id.in_(holds.scalar_subquery()))
+                    .values(client_address=None))  # the holds they were made from
+    session.execute(update(courses).where(courses.c.id.in_(course_ids)).values(
+        **{**columns, "client_email": ""}, link_nonce=None))  # NOT NULL there
+    delete_tokens(session, booking_ids=booking_ids)
+    session.execute(delete(manage_tokens).where(manage_tokens.c.course_id.in_(course_ids)))
+
+
+def outbox_payloads(session: Session) -> list[tuple[int, Any, datetime | None]]:
+    """(seq, payload, published_at) of every outbox row (a week's worth, OUTBOX_RETENTION_DAYS)."""
+    return [tuple(row) for row in session.execute(
+        select(outbox.c.seq, outbox.c.payload, outbox.c.published_at))]
+
+
+def set_outbox_payload(session: Session, seq: int, payload: Any) -> None:
+    session.execute(update(outbox).where(outbox.c.seq == seq).values(payload=payload))
+
+
+def delete_outbox_row(session: Session, seq: int) -> None:
+    session.execute(delete(outbox).where(outbox.c.seq == seq))
+
+
+def stored_answers(session: Session) -> list[tuple[int, Any]]:
+    """(id, response) of every Idempotency-Key (a day's worth)."""
+    return [tuple(row) for row in session.execute(
+        select(idempotency_keys.c.id, idempotency_keys.c.response))]
+
+
+def delete_key_row(session: Session, key_id: int) -> None:
+    session.execute(delete(idempotency_keys).where(idempotency_keys.c.id == key_id))
+
+
+# --- audit log -----------------------------------------------------------------------------
+
+def audit(session: Session, at: datetime, actor: tuple[str, str | None], action: str,
+          booking_id: str | None = None, course_id: str | None = None) -> None:
+    session.execute(insert(audit_log).values(at=at, actor_kind=actor[0], actor_id=actor[1],
+                                             action=action, booking_id=booking_id,
+                                             course_id=course_id))
+
+
+def audit_entries(session: Session, booking_id: str | None,
+                  course_id: str | None) -> list[Mapping[str, Any]]:
+    """A booking's entries (and its course's), or a course's (and its sessions')."""
+    if booking_id:
+        course = session.execute(select(bookings.c.course_id).where(
+            bookings.c.id == booking_id)).scalar()
+        who = or_(audit_log.c.booking_id == booking_id,
+                  and_(audit_log.c.course_id == course, audit_log.c.booking_id.is_(None))
+                  if course else False)
+    else:
+        who = audit_log.c.course_id == course_id
+    return list(session.execute(select(audit_log).where(who).order_by(audit_log.c.id))
+                .mappings().all())
+
+
 # --- Idempotency-Keys ----------------------------------------------------------------------
 
 def _key(scope: str, key: str):
@@ -181,10 +336,10 @@ def stored_key(session: Session, scope: str, key: str,
     return session.execute(query).mappings().first()
 
 
-def insert_key(session: Session, scope: str, key: str, request_hash: str,
-               now: datetime) -> None:
+def insert_key(session: Session, scope: str, key: str, request_hash: str, now: datetime,
+               owner: str | None = None) -> None:
     session.execute(insert(idempotency_keys).values(
-        key=key, scope=scope, request_hash=request_hash, created_at=now))
+        key=key, scope=scope, request_hash=request_hash, created_at=now, owner=owner))
 
 
 def store_response(session: Session, scope: str, key: str, answer: dict[str, Any]) -> None:

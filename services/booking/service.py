@@ -9,6 +9,7 @@ outbox relay is woken to publish them.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from nameko.timer import timer
@@ -28,6 +29,8 @@ from services.booking.gauges import booking_gauges
 from services.booking.models import outbox
 from services.booking.usecases import UseCases
 from services.booking.waitlist_usecases import WaitlistCases
+
+log = logging.getLogger(__name__)
 
 
 class BookingService:
@@ -63,9 +66,10 @@ class BookingService:
 
     @rpc
     def place_hold(self, therapist_id: str, session_type: str, modality: str, start: str,
-                   idempotency_key: str | None = None) -> dict[str, Any]:
+                   idempotency_key: str | None = None,
+                   client_address: str | None = None) -> dict[str, Any]:
         return self._published(self.cases.place_hold(therapist_id, session_type, modality,
-                                                     start, idempotency_key))
+                                                     start, idempotency_key, client_address))
 
     @rpc
     def release_hold(self, caller: dict | None, hold_id: str) -> dict[str, Any]:
@@ -83,9 +87,11 @@ class BookingService:
     # bookings
 
     @rpc
-    def create_booking(self, request: dict[str, Any],
-                       idempotency_key: str | None = None) -> dict[str, Any]:
-        return self._published(self.cases.create_booking(request, idempotency_key))
+    def create_booking(self, request: dict[str, Any], idempotency_key: str | None = None,
+                       caller: dict | None = None,
+                       client_address: str | None = None) -> dict[str, Any]:
+        return self._published(self.cases.create_booking(
+            request, idempotency_key, Caller.from_rpc(caller), client_address))
 
     @rpc
     def get_booking(self, caller: dict | None, booking_id: str) -> dict[str, Any]:
@@ -110,6 +116,37 @@ class BookingService:
             booking_id, Caller.from_rpc(caller), status))
 
     @rpc
+    def sign_out(self, caller: dict | None, kind: str, id: str) -> dict[str, Any]:  # noqa: A002
+        return self.cases.sign_out(kind, id, Caller.from_rpc(caller))
+
+    @rpc
+    def cancel_client_bookings(self, caller: dict | None, since: str, until: str,
+                               client_address: str | None = None,
+                               email: str | None = None) -> dict[str, Any]:
+        return self._published(self.cases.cancel_client_bookings(
+            Caller.from_rpc(caller), since, until, client_address, email))
+
+    @rpc
+    def export_client(self, caller: dict | None, email: str) -> dict[str, Any]:
+        return self.cases.export_client(Caller.from_rpc(caller), email)
+
+    @rpc
+    def erase_client(self, caller: dict | None, email: str) -> dict[str, Any]:
+        return self._published(self.cases.erase_client(Caller.from_rpc(caller), email))
+
+    @rpc
+    def audit_trail(self, caller: dict | None, booking_id: str | None = None,
+                    course_id: str | None = None) -> list[dict[str, Any]]:
+        return self.cases.audit_trail(Caller.from_rpc(caller), booking_id, course_id)
+
+    @rpc
+    def record_access(self, caller: dict | None, action: str, booking_id: str | None = None,
+                      course_id: str | None = None) -> None:
+        """The hook for other services' reads and changes of a booking's or course's data
+        (the progress service: check-ins, progress, focus, letter) into the one audit log."""
+        self.cases.record_access(Caller.from_rpc(caller), action, booking_id, course_id)
+
+    @rpc
     def list_therapist_bookings(self, caller: dict | None, therapist_id: str,
                                 from_date: str | None = None, to_date: str | None = None,
                                 tz: str | None = None) -> list[dict[str, Any]]:
@@ -129,12 +166,20 @@ class BookingService:
     def clean_idempotency_keys(self) -> None:
         self.cases.clean_idempotency_keys()
 
+    @timer(interval=3600)
+    def purge_outbox(self) -> None:
+        try:  # a failed pass (the database away) must not end the container; the next retries
+            self.cases.purge_outbox()
+        except Exception:
+            log.warning("purging published outbox rows failed; will retry", exc_info=True)
+
     # courses
 
     @rpc
-    def create_course(self, request: dict[str, Any],
-                      idempotency_key: str | None = None) -> dict[str, Any]:
-        return self._published(self.cases.create_course(request, idempotency_key))
+    def create_course(self, request: dict[str, Any], idempotency_key: str | None = None,
+                      client_address: str | None = None) -> dict[str, Any]:
+        return self._published(self.cases.create_course(request, idempotency_key,
+                                                        client_address))
 
     @rpc
     def get_course(self, caller: dict | None, course_id: str) -> dict[str, Any]:

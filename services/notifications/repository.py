@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, or_, select, update
+from sqlalchemy import and_, case, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from clinic import privacy
 from clinic.ical import instant
 from clinic.sql import upsert
 from clinic.wire import utc
@@ -236,9 +237,12 @@ def therapist_of(session: Session, booking_id: str | None, course_id: str | None
 
 
 def listing(session: Session, booking_id: str | None, course_id: str | None,
-            limit: int = 500) -> list[dict[str, Any]]:
-    """The log, oldest first. A booking's listing includes its course's own messages."""
+            limit: int = 500, recipient: str | None = None) -> list[dict[str, Any]]:
+    """The log, oldest first. A booking's listing includes its course's own messages; with
+    ``recipient``, the messages sent to that address (a client's export)."""
     query = select(notifications)
+    if recipient:
+        query = query.where(func.lower(notifications.c.recipient) == recipient.strip().lower())
     if booking_id:
         course = session.execute(select(sessions.c.course_id)
                                  .where(sessions.c.booking_id == booking_id)).scalar()
@@ -259,3 +263,42 @@ def listing(session: Session, booking_id: str | None, course_id: str | None,
         "booking_id": row.booking_id, "course_id": row.course_id,
         "last_error": row.last_error,
     } for row in rows]
+
+
+def drop_sent_bodies(session: Session, sent_before: datetime, limit: int = 500) -> int:
+    """A sent message's payload (who and what it was about) goes after MESSAGE_RETENTION_DAYS;
+    its delivery record (kind, recipient role, status, times) stays."""
+    rows = session.execute(select(notifications.c.id, notifications.c.payload).where(
+        notifications.c.status == "sent", notifications.c.sent_at < sent_before)
+        .order_by(notifications.c.id)).all()
+    dropped = [row_id for row_id, payload in rows if payload][:limit]
+    if dropped:
+        session.execute(update(notifications).where(notifications.c.id.in_(dropped))
+                        .values(payload={}))
+    return len(dropped)
+
+
+# --- erasure (the booking service's client_erased event) ------------------------------------
+
+def erase_client(session: Session, booking_ids: list[str], course_ids: list[str]) -> int:
+    """Forget the client of these bookings and courses: their sessions' stored booking and
+    every message's payload lose the client, client messages lose their recipient, and those
+    not yet sent never will be. Delivery records (kind, status, times) stay. Idempotent."""
+    mine = or_(sessions.c.booking_id.in_(booking_ids), sessions.c.course_id.in_(course_ids))
+    for booking_id, booking in session.execute(select(sessions.c.booking_id, sessions.c.booking)
+                                               .where(mine)).all():
+        session.execute(update(sessions).where(sessions.c.booking_id == booking_id).values(
+            booking=privacy.scrub({"booking": booking}, privacy.anyone)["booking"]))
+    theirs = or_(notifications.c.booking_id.in_(booking_ids),
+                 notifications.c.course_id.in_(course_ids))
+    rows = session.execute(select(notifications.c.id, notifications.c.payload,
+                                  notifications.c.recipient_role).where(theirs)).all()
+    for row_id, payload, role in rows:
+        values: dict[str, Any] = {"payload": privacy.scrub(payload, privacy.anyone)}
+        if role == "client":
+            values["recipient"] = None
+        session.execute(update(notifications).where(notifications.c.id == row_id).values(**values))
+    session.execute(update(notifications).where(
+        theirs, notifications.c.recipient_role == "client", notifications.c.status == "pending")
+        .values(status="failed", last_error="the client was erased"))
+    return len(rows)

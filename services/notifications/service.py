@@ -7,9 +7,10 @@ sent. The timer also adds reminders and end-of-course notices that have come due
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from nameko.timer import Timer
+from nameko.timer import Timer, timer
 
 from clinic.access import Caller
 from clinic.clock import Clock
@@ -25,6 +26,8 @@ from services.notifications import checkin_store, usecases
 from services.notifications.gauges import notification_gauges
 from services.notifications.mailer import Post
 from services.notifications.settings import NotificationSettings
+
+log = logging.getLogger(__name__)
 
 
 class PollTimer(Timer):
@@ -74,6 +77,14 @@ class NotificationsService:
     def on_course_booked(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
 
+    @rpc
+    def export_client(self, caller: dict[str, Any], email: str) -> list[dict[str, Any]]:
+        return usecases.export_client(self.db, Caller.from_rpc(caller), email)
+
+    @event_handler("booking", "client_erased")
+    def on_client_erased(self, payload: dict[str, Any]) -> None:
+        usecases.erase_client(self.db, payload)
+
     @event_handler("booking", "course_cancelled")
     def on_course_cancelled(self, payload: dict[str, Any]) -> None:
         self._record_and_send(payload)
@@ -101,6 +112,13 @@ class NotificationsService:
         """Add reminders and ending notices that came due, then send whatever is due."""
         usecases.plan_due(self.db, self.clock(), self.settings)
         self._deliver()
+
+    @timer(interval=3600)
+    def drop_old_bodies(self) -> None:
+        try:  # a failed pass (the database away) must not end the container; the next retries
+            usecases.drop_old_bodies(self.db, self.clock(), self.settings)
+        except Exception:
+            log.warning("dropping old message bodies failed; will retry", exc_info=True)
 
     def _record_and_send(self, payload: dict[str, Any],
                          apply=usecases.BOOKING_EVENT) -> None:

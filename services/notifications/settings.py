@@ -42,6 +42,7 @@ class NotificationSettings:
     clinic_address: str
     arrival_notes: str
     checkin_hours: float = 48.0  # check-in invitations go this long before a course session
+    message_retention_days: float = 30  # a sent message's payload is dropped after this
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> NotificationSettings:
@@ -70,6 +71,7 @@ class NotificationSettings:
                                "Please arrive five minutes early and ring the bell; "
                                "the waiting room is on the ground floor."),
             checkin_hours=float(_get(config, "CHECKIN_HOURS", "48")),
+            message_retention_days=float(_get(config, "MESSAGE_RETENTION_DAYS", "30")),
         )
 
     def __post_init__(self) -> None:

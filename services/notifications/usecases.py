@@ -63,6 +63,30 @@ def record_offer(uow: UnitOfWork, payload: dict[str, Any], now: datetime) -> int
         repository.add_notices(session, [waitlist_letter.offer_notice(event)], at, request_id)))
 
 
+def export_client(uow: UnitOfWork, caller: Caller, email: str) -> list[dict[str, Any]]:
+    """The messages sent to the client at this address (the admin's export)."""
+    caller.require_admin()
+    with uow.reading() as session:
+        return repository.listing(session, None, None, recipient=email)
+
+
+def erase_client(uow: UnitOfWork, payload: dict[str, Any]) -> int:
+    """The booking service erased a client: forget them in every message and session of the
+    bookings and courses it names, once per event."""
+    with uow.transaction() as session:
+        if not first_delivery(session, processed_events, payload["id"]):
+            return 0
+        data = payload["data"]
+        return repository.erase_client(session, list(data.get("booking_ids") or []),
+                                       list(data.get("course_ids") or []))
+
+
+def drop_old_bodies(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> int:
+    with uow.transaction() as session:
+        return repository.drop_sent_bodies(
+            session, now - timedelta(days=settings.message_retention_days))
+
+
 def plan_due(uow: UnitOfWork, now: datetime, settings: NotificationSettings) -> None:
     """Add the reminders, end-of-course notices and check-in invitations that have come due."""
     with uow.transaction() as session:

@@ -136,7 +136,7 @@ def test_a_16_week_course_conflicting_in_week_9_writes_nothing(backend, clinic_f
     # one week later the whole course fits; its manage token sees it, numbered 1..16
     course["first_start"] = (week9 + timedelta(hours=2)).isoformat()
     booked = requests.post(clinic.url("/api/v1/courses"), json=course, timeout=30,
-                           headers={"Idempotency-Key": "course-1"})
+                           headers={"Idempotency-Key": "course-1-0123456789abcdef"})
     assert booked.status_code == 201, booked.text
     body = booked.json()
     assert [s["number"] for s in body["sessions"]] == list(range(1, 17))
@@ -150,7 +150,7 @@ def test_idempotency_key_replays_and_refuses_a_different_body(backend, clinic_fa
     therapist = set_up_therapist(clinic)
     request = {"therapist_id": therapist, "session_type": "dit-session", "modality": "video",
                "start": next_slot().isoformat(), "client": CLIENT}
-    key = {"Idempotency-Key": "booking-123"}
+    key = {"Idempotency-Key": "booking-123-0123456789"}
     first = requests.post(clinic.url("/api/v1/bookings"), json=request, headers=key, timeout=30)
     again = requests.post(clinic.url("/api/v1/bookings"), json=request, headers=key, timeout=30)
     assert (first.status_code, again.status_code) == (201, 201)

@@ -257,8 +257,9 @@ def test_bookings_made_while_the_broker_is_unreachable_are_published_once_afterw
         # entrypoint_hook runs the method in the container without the broker; a hold's
         # conversion needs no RPC to availability either
         with entrypoint_hook(booking, "create_booking") as create_booking:
-            made.append(create_booking(booking_request(therapist, start,
-                                                       hold_id=hold["id"]))["id"])
+            made.append(create_booking(
+                booking_request(therapist, start, hold_id=hold["id"]), None,
+                Caller(kind="manage", token=hold["manage_token"]).to_rpc())["id"])
     eventlet.sleep(2)  # the relay tries, fails, and keeps the rows
     pending = _pending(database_urls["booking"])
     assert pending.count("booking_confirmed") == len(made)

@@ -319,3 +319,25 @@ def test_dates_survive_the_database_as_aware_utc(world):
     world.on_booking_confirmed(event("booking_confirmed", {"booking": booking_dict()}))
     created = datetime.fromisoformat(log(world)[0]["created_at"])
     assert created.tzinfo is not None and created == world.clock.now.astimezone(UTC)
+
+
+def test_a_sent_messages_body_is_dropped_after_the_retention_days(world):
+    now = world.clock.now
+    with world.db.transaction() as session:
+        for n, (status, sent_days_ago) in enumerate(
+                (("sent", 31), ("sent", 29), ("pending", None), ("failed", None))):
+            session.execute(notifications.insert().values(
+                dedupe_key=f"test:{n}", kind="confirmation", channel="email",
+                recipient_role="client", recipient="ann@example.org", booking_id=f"b{n}",
+                therapist_id="t1", payload={"client": {"name": "Ann Lee"}}, status=status,
+                attempts=1, next_attempt_at=now, created_at=now - timedelta(days=40),
+                sent_at=now - timedelta(days=sent_days_ago) if sent_days_ago else None))
+    world.drop_old_bodies()
+    world.drop_old_bodies()  # again: nothing more to drop
+    with world.db.reading() as session:
+        rows = session.execute(sa.select(notifications.c.booking_id, notifications.c.payload,
+                                         notifications.c.recipient)
+                               .order_by(notifications.c.id)).all()
+    assert [(row[0], bool(row[1])) for row in rows] == [
+        ("b0", False), ("b1", True), ("b2", True), ("b3", True)]
+    assert {row[2] for row in rows} == {"ann@example.org"}  # the delivery record stays
