@@ -11,7 +11,7 @@ reflection, focus or letter text is in any email or log line.
 from __future__ import annotations
 
 import urllib.parse
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import eventlet
@@ -19,16 +19,19 @@ import pytest
 import requests
 
 from tests.e2e.test_notifications import (
+    REMINDER_LEAD,
     add_therapist,
     bearer,
-    next_grid_time,
+    session_start,
     smtp,  # noqa: F401 (the fixture)
 )
 from tests.integration.test_notifications import wait_until
 
 pytestmark = pytest.mark.e2e
 
-WINDOW_OPENS_AFTER = timedelta(seconds=40)  # time enough to start the clinic and book
+# Check-in invitations go this long before a session: the session is chosen once the clinic is
+# up (``session_start``), so the first invitation's window opens a little after booking.
+CHECKIN_LEAD = REMINDER_LEAD
 REFLECTION = "I told Maria-Zeta I was hurt by the thing with the boat"
 FOCUS = "Pleasing Maria-Zeta, then quietly resenting it"
 LETTER = "Dear Ann, over these sixteen weeks we looked at the boat-pattern together."
@@ -37,13 +40,11 @@ RISKY = {"phq9": [2, 2, 2, 2, 1, 1, 1, 1, 1], "gad7": [2, 2, 1, 1, 1, 1, 1]}
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def setting(request, clinic_factory, smtp):  # noqa: F811
-    began = datetime.now(UTC)
-    start = next_grid_time(began + timedelta(minutes=4))
-    lead_hours = (start - began - WINDOW_OPENS_AFTER).total_seconds() / 3600
     clinic = clinic_factory(request.param, SMTP_HOST="127.0.0.1", SMTP_PORT=str(smtp.port),
                             SMTP_FROM="clinic@clinic.example", NOTIFICATIONS_POLL_SECONDS="0.5",
-                            CHECKIN_HOURS=f"{lead_hours:.6f}", REMINDER_HOURS="0.001")
-    return clinic, start
+                            CHECKIN_HOURS=f"{CHECKIN_LEAD.total_seconds() / 3600:.6f}",
+                            REMINDER_HOURS="0.001")
+    return clinic, session_start()
 
 
 def book_course(clinic, therapist_id: str, start: datetime, email: str) -> dict:
@@ -62,8 +63,8 @@ def readable(message) -> str:
 
 def test_a_course_from_invitation_to_check_in_risk_focus_and_letter(setting, smtp):  # noqa: F811
     clinic, start = setting
-    jo = add_therapist(clinic, "dr-jo", "jo@clinic.example")
-    other = add_therapist(clinic, "dr-no", "no@clinic.example")
+    jo = add_therapist(clinic, "dr-jo", "jo@clinic.example", start)
+    other = add_therapist(clinic, "dr-no", "no@clinic.example", start)
     course = book_course(clinic, "dr-jo", start, "ann@example.org")
     other_course = book_course(clinic, "dr-no", start + timedelta(hours=1), "bo@example.org")
     token, course_id = course["manage_token"], course["id"]

@@ -226,7 +226,8 @@ def test_an_expired_or_used_hold_cannot_be_extended(service, clock):
     with pytest.raises(HoldExpired):
         service.extend_hold(manage(late["manage_token"]), late["id"])
     used = service.place_hold("t1", "dit", "video", iso(START + timedelta(hours=2)))
-    service.create_booking(request(START + timedelta(hours=2), hold_id=used["id"]))
+    service.create_booking(request(START + timedelta(hours=2), hold_id=used["id"]), None,
+                           manage(used["manage_token"]))
     with pytest.raises(InvalidState):
         service.extend_hold(manage(used["manage_token"]), used["id"])
 

@@ -70,12 +70,12 @@ def test_a_booked_course_is_known_and_a_redelivered_event_changes_nothing(
         assert [s["booking_id"] for s in view["schedule"]] == \
             [s["booking_id"] for s in course["sessions"]]
         assert [s["phase"] for s in view["schedule"]] == \
-            [s["phase"] for s in cluster.booking.get_course(course["id"], ADMIN)["sessions"]]
+            [s["phase"] for s in cluster.booking.get_course(ADMIN, course["id"])["sessions"]]
 
         second = course["sessions"][1]["booking_id"]
-        moved = cluster.booking.reschedule_booking(second, ADMIN, at(22, 11))
+        moved = cluster.booking.reschedule_booking(ADMIN, second, at(22, 11))
         wait_until(lambda: known(cluster, course["id"])["schedule"][1]["start"] ==
-                   cluster.booking.get_booking(second, ADMIN)["start"])
+                   cluster.booking.get_booking(ADMIN, second)["start"])
         before = cluster.progress.get_progress(ADMIN, course["id"])
 
         (booked,) = outbox_payloads(database_urls["booking"], booking_outbox, "course_booked")
@@ -129,7 +129,7 @@ def test_a_cancelled_session_gets_no_invitation(runner_factory, config, smtp):  
         set_up_therapist(cluster)
         course = book(cluster, sessions=4)  # sessions in 14, 21, 28, 35 days
         cancelled = course["sessions"][1]["booking_id"]
-        cluster.booking.cancel_booking(cancelled, ADMIN)
+        cluster.booking.cancel_booking(ADMIN, cancelled)
         wait_until(lambda: any(e["kind"] == "cancellation" for e in
                                cluster.notifications.list_notifications(ADMIN)))
         # no window has opened yet (they open 10 days before each session)
