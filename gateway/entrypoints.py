@@ -134,6 +134,7 @@ class ApiWsgiApp(WsgiApp):
         if problem:
             raise StartupRefused(problem)
         self.cors_origins = settings.cors_origins
+        self.amqp_uri = settings.amqp_uri  # /metrics counts the dead letters waiting there
         self.protection = protection = security.Protection.from_config(server.container.config)
         shared = (protection.redis_url, protection.redis_prefix)
         self.limiter = make_limiter("posts", protection.posts_per_minute, *shared)
@@ -154,7 +155,7 @@ class ApiWsgiApp(WsgiApp):
         preflight = request.path.startswith("/api/v1") and request.method == "OPTIONS"
         credentials = bool(request.headers.get("Authorization") or request.args.get("token"))
         if request.path == "/metrics":
-            response = (observability.metrics_response()
+            response = (observability.metrics_response(self.amqp_uri)
                         if observability.metrics_allowed(
                             request.remote_addr, request.headers.get("X-Forwarded-For"),
                             self.metrics_allow)

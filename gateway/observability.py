@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 from werkzeug.wrappers import Response
 
+from clinic import deadletters
 from clinic.metrics import HTTP_DURATION, HTTP_REQUESTS
 
 log = logging.getLogger(__name__)
@@ -57,8 +60,35 @@ def metrics_allowed(peer: str | None, forwarded_for: str | None,
     return all(allowed(address, networks) for address in [peer, *hops])
 
 
-def metrics_response() -> Response:
-    return Response(generate_latest(), status=200, content_type=CONTENT_TYPE_LATEST)
+class DeadLetters(Collector):
+    """``clinic_dead_letters{queue}``: events parked after their handler kept failing, read from
+    the broker at scrape time (one gateway's answer is the whole clinic's, like the database
+    gauges: query it with ``max``). No sample while the broker cannot be asked."""
+
+    def __init__(self, amqp_uri: str,
+                 counts: Callable[[str], dict[str, int]] = deadletters.counts) -> None:
+        self.amqp_uri = amqp_uri
+        self.counts = counts
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        family = GaugeMetricFamily("clinic_dead_letters",
+                                   "Events waiting in a dead-letter queue, by queue",
+                                   labels=["queue"])
+        try:
+            waiting = self.counts(self.amqp_uri)
+        except Exception as error:  # the broker away: the services' own alerts say so
+            log.warning("dead letters not counted: %s", type(error).__name__)
+            return
+        for queue, count in sorted(waiting.items()):
+            family.add_metric([queue], count)
+        yield family
+
+
+def metrics_response(amqp_uri: str) -> Response:
+    scraped = CollectorRegistry(auto_describe=False)
+    scraped.register(DeadLetters(amqp_uri))
+    body = generate_latest() + generate_latest(scraped)
+    return Response(body, status=200, content_type=CONTENT_TYPE_LATEST)
 
 
 def observe(route: str, method: str, status: int, seconds: float) -> None:

@@ -141,6 +141,9 @@ def test_prometheus_scrapes_the_clinic_and_answers_for_a_histogram_and_the_outbo
     wait_for(lambda: prometheus.query("clinic_outbox_pending == 0"), what="an empty outbox")
     assert prometheus.query('clinic_bookings_total{kind="session"}')[0]["value"][1] == "1"
     assert prometheus.query("clinic_notifications_pending")
+    # the dead-letter alert's series: one per handler queue, read from the broker by the gateway
+    parked = wait_for(lambda: prometheus.query("clinic_dead_letters"), what="the dead letters")
+    assert parked and all(s["value"][1] == "0" for s in parked)
 
     # no token, no raw path in any label
     labels = prometheus.query("clinic_http_requests_total")

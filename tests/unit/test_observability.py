@@ -5,7 +5,7 @@ import logging
 
 from clinic import logs, tracing
 from clinic.metrics import metrics_port
-from gateway.observability import allowed, metrics_allowed, parse_allow
+from gateway.observability import DeadLetters, allowed, metrics_allowed, parse_allow
 
 
 def record(message: str, *args) -> logging.LogRecord:
@@ -83,3 +83,16 @@ def test_make_run_gives_each_service_process_its_own_metrics_port(monkeypatch):
     assert supervisor.metrics_port_of("gateway") == {"METRICS_PORT": "0"}
     monkeypatch.delenv("METRICS_PORT")
     assert supervisor.metrics_port_of("booking") == {"METRICS_PORT": "0"}
+
+
+def test_dead_letters_are_a_gauge_per_queue_and_nothing_while_the_broker_is_away():
+    parked = {"evt-booking-booking_confirmed--notifications.on_booking_confirmed.dead": 2,
+              "evt-booking-hold_placed--availability.on_hold_placed.dead": 0}
+    [family] = DeadLetters("amqp://x", counts=lambda uri: parked).collect()
+    assert family.name == "clinic_dead_letters"
+    assert {s.labels["queue"]: s.value for s in family.samples} == parked
+
+    def away(uri):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    assert list(DeadLetters("amqp://x", counts=away).collect()) == []
