@@ -31,6 +31,9 @@ class BookingKeeper:
     def course(self, course_id: str, caller: dict[str, Any]) -> dict[str, Any]:
         return self.booking.get_course(caller, course_id)
 
+    def record_access(self, caller: dict[str, Any], action: str, course_id: str) -> None:
+        self.booking.record_access(caller, action, None, course_id)
+
 
 class ProgressService:
     name = "progress"

@@ -9,6 +9,8 @@ writes (focus, letter) are 403 to a client; another therapist is told the course
 
 from __future__ import annotations
 
+import functools
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -19,7 +21,14 @@ from sqlalchemy.orm import Session
 
 from clinic.access import Caller
 from clinic.db import UnitOfWork
-from clinic.errors import Forbidden, InvalidRequest, InvalidState, NotFound, Unauthorized
+from clinic.errors import (
+    Forbidden,
+    InvalidRequest,
+    InvalidState,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from clinic.events import Event, first_delivery
 from clinic.ical import instant
 from clinic.outbox import record
@@ -35,6 +44,32 @@ class CourseKeeper(Protocol):
     error booking raises: 401, 404)."""
 
     def course(self, course_id: str, caller: dict[str, Any]) -> dict[str, Any]: ...
+
+    def record_access(self, caller: dict[str, Any], action: str, course_id: str) -> None:
+        """An entry in booking's audit log: who read or changed this course's progress."""
+
+
+log = logging.getLogger(__name__)
+
+
+def audited(action: str) -> Callable:
+    """A use case on one course's progress whose success goes into the clinic's audit log
+    (booking's, docs/http-contract.md "Personal data"). The entry is written after the answer
+    is made; a booking that cannot take it is logged (ids only) rather than failing the
+    client's read or check-in."""
+
+    def decorate(use_case: Callable) -> Callable:
+        @functools.wraps(use_case)
+        def run(self, caller: dict[str, Any], course_id: str, *args: Any, **kwargs: Any):
+            answer = use_case(self, caller, course_id, *args, **kwargs)
+            try:
+                self.keeper.record_access(caller, action, course_id)
+            except ServiceUnavailable:
+                log.warning("audit entry %s for course %s not recorded: booking did not "
+                            "answer", action, course_id)
+            return answer
+        return run
+    return decorate
 
 
 def course_of_answer(answer: dict[str, Any]) -> EventCourse:
@@ -116,6 +151,7 @@ class Progress:
     def questionnaires(self) -> list[dict[str, Any]]:
         return questionnaires.catalogue()
 
+    @audited("progress_read")
     def progress(self, caller: dict[str, Any], course_id: str) -> dict[str, Any]:
         who = Caller.from_rpc(caller)
         vouched = self._client_checked(who, course_id)
@@ -141,6 +177,7 @@ class Progress:
 
     # ---- the client's check-in -------------------------------------------------------------
 
+    @audited("check_in_submitted")
     def submit_check_in(self, caller: dict[str, Any], course_id: str, answers: dict[str, Any],
                         reflection: str | None = None) -> dict[str, Any]:
         who = Caller.from_rpc(caller)
@@ -191,6 +228,7 @@ class Progress:
     def _owned(self, session: Session, who: Caller, course_id: str) -> CourseFacts:
         return self._course(session, who, course_id, None, for_update=True)
 
+    @audited("focus_changed")
     def put_focus(self, caller: dict[str, Any], course_id: str, interpersonal: str,
                   affective: str) -> dict[str, Any]:
         who = Caller.from_rpc(caller)
@@ -205,6 +243,7 @@ class Progress:
         return {"interpersonal": interpersonal, "affective": affective,
                 "updated_at": now.isoformat()}
 
+    @audited("letter_changed")
     def put_letter(self, caller: dict[str, Any], course_id: str, text: str) -> dict[str, Any]:
         who = Caller.from_rpc(caller)
         self._therapist_write(who, course_id)
@@ -219,6 +258,7 @@ class Progress:
                                                        "updated_at": now})
         return {"status": "draft", "updated_at": now.isoformat()}
 
+    @audited("letter_shared")
     def share_letter(self, caller: dict[str, Any], course_id: str) -> dict[str, Any]:
         who = Caller.from_rpc(caller)
         self._therapist_write(who, course_id)
@@ -234,6 +274,7 @@ class Progress:
                 "course_id": course_id, "therapist_id": course.therapist_id}, SOURCE))
         return {"status": "shared", "shared_at": now.isoformat()}
 
+    @audited("risk_seen")
     def mark_risk_seen(self, caller: dict[str, Any], course_id: str) -> dict[str, Any]:
         who = Caller.from_rpc(caller)
         self._therapist_write(who, course_id)

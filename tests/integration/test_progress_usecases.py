@@ -40,6 +40,7 @@ class Booking:
 
     def __init__(self, courses: dict[str, dict]) -> None:
         self.courses = courses
+        self.audit: list[tuple[str, str, str | None]] = []  # (action, course, caller's kind)
 
     def get_course(self, caller: dict, course_id: str) -> dict:
         who = Caller.from_rpc(caller)
@@ -49,6 +50,10 @@ class Booking:
         if course is None or who.token != f"mng_{course_id}":
             raise NotFound("No such course.")
         return course
+
+    def record_access(self, caller: dict, action: str, booking_id: str | None,
+                      course_id: str) -> None:
+        self.audit.append((action, course_id, Caller.from_rpc(caller).kind))
 
 
 def answer_of(course: dict) -> dict:
@@ -168,6 +173,18 @@ def test_who_may_read_and_write(world):
     with pytest.raises(NotFound):
         world.get_progress(ADMIN, "no-such-course")
     assert world.get_progress(ADMIN, "crs-1")["course_id"] == "crs-1"
+
+
+def test_reads_and_changes_of_progress_go_to_the_audit_log_refusals_do_not(world):
+    book(world)
+    world.get_progress(CLIENT, "crs-1")
+    world.submit_check_in(CLIENT, "crs-1", CALM)
+    world.put_focus(THERAPIST, "crs-1", "a", "b")
+    with pytest.raises(NotFound):
+        world.get_progress(OTHER_THERAPIST, "crs-1")
+    assert world.booking.audit == [("progress_read", "crs-1", "manage"),
+                                   ("check_in_submitted", "crs-1", "manage"),
+                                   ("focus_changed", "crs-1", "therapist")]
 
 
 def test_the_client_reads_a_course_before_its_event_arrives(world):
