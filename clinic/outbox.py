@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from kombu import Queue
 from nameko.amqp.publish import Publisher, UndeliverableMessage
@@ -37,11 +37,13 @@ from sqlalchemy.orm import Session
 from clinic import queues, tracing
 from clinic.db import UnitOfWork
 from clinic.events import SUBSCRIPTIONS, Event, handler_queue_name
+from clinic.settings import Settings
 
 log = logging.getLogger(__name__)
 
 BATCH = 100
 MAX_PAUSE_SECONDS = 2.0  # between passes while the broker or the database is away
+PURGE_EVERY_SECONDS = 3600.0  # how often published rows past OUTBOX_RETENTION_DAYS are deleted
 # One quick connection attempt per pass: a pass holds its rows' locks (on SQLite the write lock)
 # while it publishes, so it must not sit in kombu's default 2 + 3 + 4 s of reconnecting.
 CONNECT_ONCE = {**DEFAULT_TRANSPORT_OPTIONS, "max_retries": 1, "interval_start": 0.2,
@@ -83,9 +85,12 @@ def record(session: Session, table: Table, event: Event) -> None:
 
 
 class OutboxRelay(DependencyProvider):
-    """Publishes a service's outbox in the background; ``wake()`` after a commit skips the wait."""
+    """Publishes a service's outbox in the background; ``wake()`` after a commit skips the wait.
+    Once an hour it also deletes the rows published more than ``OUTBOX_RETENTION_DAYS`` (7) ago,
+    in every service that has an outbox."""
 
     poll_seconds = 1.0
+    monotonic = staticmethod(time.monotonic)  # when the last purge ran (a test sets its own)
 
     def __init__(self, source: str, table: Table, database_attr: str = "db"):
         self.source = source
@@ -100,6 +105,8 @@ class OutboxRelay(DependencyProvider):
             declare=[self.exchange, *self.handler_queues()],
         )
         self.publisher.transport_options = dict(CONNECT_ONCE)
+        self.retention = timedelta(days=Settings.from_config(config).outbox_retention_days)
+        self._purged_at: float | None = None
         self._wake = threading.Event()
         self._running = False
         self._thread = None
@@ -160,8 +167,24 @@ class OutboxRelay(DependencyProvider):
                                 self.source, MAX_PAUSE_SECONDS, error)
                     paused_at = time.monotonic()
                 backoff = min(backoff * 2, MAX_PAUSE_SECONDS)
+            self._purge_when_due()
             self._wake.wait(backoff)
             self._wake.clear()
+
+    def _purge_when_due(self) -> None:
+        if self._purged_at is not None and \
+                self.monotonic() - self._purged_at < PURGE_EVERY_SECONDS:
+            return
+        self._purged_at = self.monotonic()
+        try:  # a failed purge (the database away) waits for the next hour, the relay goes on
+            self.purge(datetime.now(UTC))
+        except Exception as error:
+            log.warning("outbox of %s: published rows not purged: %s", self.source, error)
+
+    def purge(self, now: datetime) -> int:
+        """Delete the rows published before ``now`` less the retention; how many went."""
+        with self._unit_of_work().transaction() as session:
+            return purge_published(session, self.table, now - self.retention)
 
     def relay_pending(self) -> int:
         """Publish up to BATCH pending events; returns how many were confirmed."""

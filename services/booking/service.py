@@ -9,7 +9,6 @@ outbox relay is woken to publish them.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from nameko.timer import timer
@@ -29,8 +28,6 @@ from services.booking.gauges import booking_gauges
 from services.booking.models import outbox
 from services.booking.usecases import UseCases
 from services.booking.waitlist_usecases import WaitlistCases
-
-log = logging.getLogger(__name__)
 
 
 class BookingService:
@@ -165,13 +162,6 @@ class BookingService:
     @timer(interval=3600)
     def clean_idempotency_keys(self) -> None:
         self.cases.clean_idempotency_keys()
-
-    @timer(interval=3600)
-    def purge_outbox(self) -> None:
-        try:  # a failed pass (the database away) must not end the container; the next retries
-            self.cases.purge_outbox()
-        except Exception:
-            log.warning("purging published outbox rows failed; will retry", exc_info=True)
 
     # courses
 

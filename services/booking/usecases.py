@@ -20,14 +20,12 @@ from clinic import privacy, wire
 from clinic.access import MANAGE_PREFIX, Caller, new_token, token_hash
 from clinic.db import UnitOfWork
 from clinic.errors import CourseConflict, Forbidden, InvalidRequest, Unauthorized
-from clinic.outbox import purge_published
 from clinic.settings import Settings
 from clinic.wire import iso, utc
 from services.booking import claims, guards, policy, repository
 from services.booking.claims import Slot, claim_time
 from services.booking.hold_extension import extend_hold_row
 from services.booking.idempotency import Answer, Keys, Request
-from services.booking.models import outbox
 from services.booking.policy import HOLD_STATUSES
 from services.booking.repository import emit
 
@@ -373,12 +371,6 @@ class UseCases:
                                             "booking_ids": booking_ids,
                                             "course_ids": course_ids})
         return {"bookings": len(booking_ids), "courses": len(course_ids)}
-
-    def purge_outbox(self) -> int:
-        """Published events older than OUTBOX_RETENTION_DAYS go (the hourly timer)."""
-        cutoff = self.now() - timedelta(days=self.settings.outbox_retention_days)
-        with self.uow.transaction() as session:
-            return purge_published(session, outbox, cutoff)
 
     def clean_idempotency_keys(self) -> int:
         return self.keys.clean()

@@ -1,8 +1,10 @@
 """The shared pieces, without a broker: settings, errors, the error table, events, OpenAPI."""
 
 import json
+from datetime import datetime
 
 import pytest
+import sqlalchemy as sa
 from nameko.exceptions import RemoteError, UnknownService, deserialize, serialize
 from pydantic import BaseModel, ValidationError
 
@@ -171,3 +173,19 @@ def test_only_a_database_outage_is_a_503():
     with pytest.raises(OperationalError) as down:
         refused.connect()
     assert is_unavailable(down.value)
+
+
+def test_the_outbox_relay_purges_published_rows_once_an_hour(monkeypatch):
+    from clinic import outbox as relay_module
+
+    relay = relay_module.OutboxRelay("booking", relay_module.outbox_table(sa.MetaData()))
+    purged: list[datetime] = []
+    monkeypatch.setattr(relay, "purge", purged.append)
+    clock = iter([1000.0, 1000.0, 1000.0 + 3599, 1000.0 + 3600, 1000.0 + 3600])
+    relay.monotonic = lambda: next(clock)
+    relay._purged_at = None
+    relay._purge_when_due()  # at start
+    relay._purge_when_due()  # at once again: not yet
+    relay._purge_when_due()  # 59m59s later: not yet
+    relay._purge_when_due()  # an hour later
+    assert len(purged) == 2
