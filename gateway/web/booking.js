@@ -3,7 +3,7 @@
 import { ApiError, explain, get, newKey, post } from './api.js';
 import { clinicInfo } from './clinic.js';
 import { datesTable } from './dates.js';
-import { fetchSlots, nearestFree, renderSlotDays, setEarlierEnabled, slotButton } from './slots.js';
+import { fetchSlots, nearestFree, showWeek, slotButton } from './slots.js';
 import * as t from './time.js';
 import { $, MODALITY, busy, focusAlert, focusHeading, h, replace, replaceKeepingFocus, say, show } from './ui.js';
 import { offerWaitlist } from './waitlist-join.js';
@@ -140,11 +140,7 @@ async function loadSlots(jumpToFirst = false) {
       const ahead = await fetchSlots(wanted(), state.weekFrom, t.addDays(state.weekFrom, 60), zone);
       if (ahead.length) state.weekFrom = t.dateKey(ahead[0].start, zone);
     }
-    const to = t.addDays(state.weekFrom, 6);
-    const slots = await fetchSlots(wanted(), state.weekFrom, to, zone);
-    $('#week-label').textContent = `${t.keyLabel(state.weekFrom)} – ${t.keyLabel(to)}`;
-    setEarlierEnabled($('#prev-week'), $('#next-week'), state.weekFrom > t.todayKey(zone));
-    renderSlotDays(box, slots, zone, (slot) => timeButton(slot));
+    await showWeek(box, wanted(), state.weekFrom, zone, (slot) => timeButton(slot));
   } catch (error) {
     say(status, explain(error), 'error');
   } finally {

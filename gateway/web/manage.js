@@ -4,7 +4,7 @@
 import { ApiError, explain, get, post } from './api.js';
 import { clinicInfo } from './clinic.js';
 import { courseMarks, legend, sessionState } from './marks.js';
-import { fetchSlots, nearestFree, renderSlotDays, setEarlierEnabled, slotButton } from './slots.js';
+import { nearestFree, showWeek, slotButton } from './slots.js';
 import * as t from './time.js';
 import { $, MODALITY, busy, focusAlert, focusHeading, h, replace, say, show } from './ui.js';
 
@@ -225,11 +225,7 @@ async function loadMoveSlots() {
   const box = $('#move-slots');
   box.setAttribute('aria-busy', 'true');
   try {
-    const to = t.addDays(state.weekFrom, 6);
-    const slots = await fetchSlots(wanted(), state.weekFrom, to, zone);
-    $('#week-label').textContent = `${t.keyLabel(state.weekFrom)} – ${t.keyLabel(to)}`;
-    setEarlierEnabled($('#prev-week'), $('#next-week'), state.weekFrom > t.todayKey(zone));
-    renderSlotDays(box, slots, zone, (slot) => timeButton(slot));
+    await showWeek(box, wanted(), state.weekFrom, zone, (slot) => timeButton(slot));
   } catch (error) {
     say(status, explain(error), 'error');
   } finally {

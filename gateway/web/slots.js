@@ -6,6 +6,17 @@ import { get } from './api.js';
 import * as t from './time.js';
 import { h, replaceKeepingFocus } from './ui.js';
 
+/** A week of free times from `from` (YYYY-MM-DD in `zone`) in `box`, one list per day
+ * (`button(slot)` makes each time's button), with the week's label and its buttons set. */
+export async function showWeek(box, what, from, zone, button) {
+  const to = t.addDays(from, 6);
+  const slots = await fetchSlots(what, from, to, zone);
+  document.querySelector('#week-label').textContent = `${t.keyLabel(from)} – ${t.keyLabel(to)}`;
+  setEarlierEnabled(document.querySelector('#prev-week'), document.querySelector('#next-week'),
+    from > t.todayKey(zone));
+  renderSlotDays(box, slots, zone, button);
+}
+
 /** `what`: {therapistId, sessionType, modality}; `from`, `to`: YYYY-MM-DD in `zone`. */
 export async function fetchSlots(what, from, to, zone) {
   const answer = await get(`/api/v1/therapists/${encodeURIComponent(what.therapistId)}/slots`, {
