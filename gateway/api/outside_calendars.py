@@ -84,7 +84,8 @@ class OutsideCalendarsApi:
     def outside_calendar(self, request, caller: Caller, therapist_id: str):
         return self.availability.outside_calendar(caller.to_rpc(), therapist_id)
 
-    @api("DELETE", PATH, summary="Unlink the outside calendar; its busy times stop blocking.",
+    @api("DELETE", PATH, summary="Unlink the outside calendar; its busy times stop blocking "
+         "(nothing linked: already done, 204).",
          tag="outside calendars", status=204, access="therapist", errors=(401, 403, 404))
     def unlink_outside_calendar(self, request, caller: Caller, therapist_id: str):
         self.availability.unlink_outside_calendar(caller.to_rpc(), therapist_id)

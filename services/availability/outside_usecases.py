@@ -83,9 +83,12 @@ def status(session: Session, caller: dict | None, therapist_id: str) -> dict[str
 
 
 def unlink(session: Session, caller: dict | None, therapist_id: str) -> None:
-    row = _linked_for(session, caller, therapist_id)
-    outside.forget(session, therapist_id)
-    session.delete(row)
+    """Idempotent, as a DELETE is: a therapist with nothing linked is already unlinked."""
+    require_owner(session, caller, therapist_id)
+    row = outside.linked(session, therapist_id)
+    if row is not None:
+        outside.forget(session, therapist_id)
+        session.delete(row)
 
 
 def busy_times(session: Session, caller: dict | None, therapist_id: str, from_date: Any,

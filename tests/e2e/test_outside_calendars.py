@@ -145,4 +145,5 @@ def test_a_linked_calendar_blocks_booking_and_flags_a_clash(backend, clinic_fact
 
     assert requests.delete(link, headers=bearer(jo)).status_code == 204
     assert requests.get(link, headers=bearer(jo)).status_code == 404
+    assert requests.delete(link, headers=bearer(jo)).status_code == 204  # a DELETE is idempotent
     assert slot_hours() == [9, 10, 11]
