@@ -23,8 +23,14 @@ pytestmark = pytest.mark.e2e
 def test_the_api_matches_its_openapi_document_under_fuzzing(clinic_factory, tmp_path, backend):
     clinic = clinic_factory(backend, CLINIC_DEMO="1")
     schemathesis = Path(sys.executable).parent / "schemathesis"
+    # A body generated past its maxLength can also be over the gateway's 64 KiB: refused with
+    # 413 before it is read, which is a rejection too (schemathesis' list lacks it).
+    config = tmp_path / "schemathesis.toml"
+    config.write_text('[checks.negative_data_rejection]\nexpected-statuses = ["400", "401", '
+                      '"403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]\n')
     result = subprocess.run(
-        [str(schemathesis), "run", clinic.url("/openapi.json"), "--checks", "all",
+        [str(schemathesis), "--config-file", str(config), "run", clinic.url("/openapi.json"),
+         "--checks", "all",
          "--exclude-checks", "positive_data_acceptance",
          "--max-examples", "25", "--seed", "20261126", "--request-timeout", "15",
          "--header", f"Authorization: Bearer {clinic.env['CLINIC_ADMIN_TOKEN']}",
