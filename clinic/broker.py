@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import eventlet
@@ -198,6 +199,28 @@ class ReconnectingEventHandler(EventHandler):
 
 
 reconnecting_event_handler = ReconnectingEventHandler.decorator
+
+
+def on_every_connection(container, forget: Callable[[], None]) -> None:
+    """Call ``forget`` each time the container's consumer (re)connects: broadcasts sent while it
+    was away are lost, so a cache they keep fresh must start again (kombu calls
+    ``on_consume_ready`` after each connection, once the queues are declared again)."""
+    for entrypoint in container.entrypoints:
+        consumer = getattr(entrypoint, "queue_consumer", None)
+        if consumer is None:
+            continue
+        hooked = consumer.__dict__.setdefault("_clinic_forgetters", [])
+        if not hooked:
+            ready = consumer.on_consume_ready
+
+            def on_consume_ready(*args, _ready=ready, _hooked=hooked, **kwargs):
+                for callback in _hooked:
+                    callback()
+                return _ready(*args, **kwargs)
+
+            consumer.on_consume_ready = on_consume_ready
+        if forget not in hooked:
+            hooked.append(forget)
 
 
 class BestEffortDispatcher(EventDispatcher):

@@ -222,5 +222,16 @@ class OutboxRelay(DependencyProvider):
     def wake(self) -> None:
         self._wake.set()
 
+    def publish_now(self) -> None:
+        """Publish what is pending in the calling worker, before it answers: its caller's
+        next request then finds the event delivered (booking's copies of what therapists offer
+        are dropped before the next booking). With the broker away, the relay's thread does
+        it later, as for every event."""
+        try:
+            self.relay_pending()
+        except Exception as error:
+            log.warning("outbox of %s: left for the relay (%s)", self.source, error)
+            self.wake()
+
     def get_dependency(self, worker_ctx) -> OutboxRelay:
         return self

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
 
+from clinic.broker import on_every_connection
 from gateway.feeds import FeedCache
 
 
@@ -16,19 +17,8 @@ class Feeds(DependencyProvider):
 
     def start(self) -> None:
         """Forget every cached feed and owner whenever the container's consumer (re)connects:
-        broadcasts sent while it was away are lost (kombu calls ``on_consume_ready`` after each
-        connection, once the queues are declared again)."""
-        for entrypoint in self.container.entrypoints:
-            consumer = getattr(entrypoint, "queue_consumer", None)
-            if consumer is not None and not getattr(consumer, "_feeds_hooked", False):
-                ready = consumer.on_consume_ready
-
-                def on_consume_ready(*args, _ready=ready, **kwargs):
-                    self.cache.reconnected()
-                    return _ready(*args, **kwargs)
-
-                consumer.on_consume_ready = on_consume_ready
-                consumer._feeds_hooked = True
+        broadcasts sent while it was away are lost."""
+        on_every_connection(self.container, self.cache.reconnected)
 
     def get_dependency(self, worker_ctx) -> FeedCache:
         return self.cache

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from services.availability.slots import (
+from clinic.slots import (
     UTC,
+    WEEKDAY_NAMES,
     BookingCheck,
     Calendar,
     Interval,
@@ -22,7 +23,6 @@ from services.availability.slots import (
     to_utc,
 )
 
-WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MIN_SESSIONS = 1
 MAX_SESSIONS = 52
 _WEEK = timedelta(days=7)

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from clinic.slots import MODALITIES, WEEKDAY_NAMES, Interval
 from clinic.wire import (  # one parser per kind of value, everywhere
     day,
     instant,
@@ -20,8 +21,7 @@ from clinic.wire import (  # one parser per kind of value, everywhere
     text,
     zone,
 )
-from services.availability.course_planner import MAX_SESSIONS, MIN_SESSIONS, WEEKDAY_NAMES
-from services.availability.slots import MODALITIES, Interval, Schedule, WeeklyRule
+from services.availability.course_planner import MAX_SESSIONS, MIN_SESSIONS
 
 MAX_RANGE_DAYS = 92
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -187,15 +187,6 @@ def schedule_input(data: dict[str, Any], therapist_timezone: str) -> ScheduleInp
         policy[name] = default if value is None else whole_number(value, name,
                                                                   *SCHEDULE_LIMITS[name])
     return ScheduleInput(timezone=timezone, weekly=rules, **policy)
-
-
-def engine_schedule(timezone: str, weekly: list[dict[str, Any]], **policy: int) -> Schedule:
-    """A stored schedule as the slot engine reads it."""
-    rules = tuple(
-        WeeklyRule(WEEKDAY_NAMES.index(rule["weekday"]), time.fromisoformat(rule["start"]),
-                   time.fromisoformat(rule["end"]), frozenset(rule["modalities"]))
-        for rule in weekly)
-    return Schedule(timezone, rules, **policy)
 
 
 def time_off_input(data: dict[str, Any]) -> tuple[datetime, datetime, str | None]:

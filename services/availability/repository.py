@@ -17,6 +17,11 @@ from sqlalchemy.orm import Session
 from clinic import wire
 from clinic.access import FEED_PREFIX, new_token
 from clinic.errors import InvalidRequest, NotFound
+from clinic.events import Event
+from clinic.offer import OFFER_CHANGED, Offer
+from clinic.offer import engine_schedule as stored_schedule
+from clinic.outbox import record
+from clinic.slots import Calendar, Interval, Schedule
 from clinic.sql import upsert
 from services.availability import inputs
 from services.availability.models import (
@@ -29,8 +34,8 @@ from services.availability.models import (
     Therapist,
     TherapistToken,
     TimeOff,
+    outbox,
 )
-from services.availability.slots import Calendar, Interval, Schedule
 
 # No session, hold or course session spans more than this (session types are at most 12 h).
 LONGEST_BUSY = timedelta(days=1)
@@ -68,6 +73,25 @@ def therapist_with_schedule(session: Session, therapist_id: Any, session_type_id
 
 def room_ids(session: Session) -> list[str]:
     return list(session.connection().execute(select(Room.id).order_by(Room.id)).scalars())
+
+
+def session_lengths(session: Session) -> dict[str, int]:
+    """Every session type's length in minutes."""
+    rows = session.connection().execute(select(SessionType.id, SessionType.duration_minutes))
+    return {kind: minutes for kind, minutes in rows}
+
+
+def away_times(session: Session, therapist_id: str, window: Interval) -> tuple[Interval, ...]:
+    """The therapist's time off and outside-calendar busy times overlapping ``window``."""
+    parts = [select(TimeOff.start, TimeOff.end)
+             .where(TimeOff.therapist_id == therapist_id, TimeOff.start < window.end,
+                    TimeOff.end > window.start),
+             select(OutsideBusy.start, OutsideBusy.end)
+             .where(OutsideBusy.therapist_id == therapist_id, OutsideBusy.start < window.end,
+                    OutsideBusy.end > window.start)]
+    rows = session.connection().execute(union_all(*parts)).all()
+    return tuple(sorted((Interval(start, end) for start, end in rows),
+                        key=lambda span: span.start))
 
 
 def public_therapist(row: Therapist) -> dict[str, Any]:
@@ -135,11 +159,24 @@ def schedule_dict(row: ScheduleRow) -> dict[str, Any]:
             "min_notice_hours": row.min_notice_hours, "horizon_days": row.horizon_days}
 
 
+def offer(session: Session, therapist_row: Therapist, row: ScheduleRow | None,
+          durations: dict[str, int], covers: Interval, *, rooms: bool = True) -> Offer:
+    """What the therapist offers over ``covers`` (``clinic.offer``); ``rooms`` False leaves
+    the clinic's rooms out (they matter only in person)."""
+    return Offer(therapist_id=therapist_row.id, timezone=therapist_row.timezone,
+                 schedule=schedule_dict(row) if row else None, durations=durations,
+                 rooms=tuple(room_ids(session)) if rooms else (),
+                 away=away_times(session, therapist_row.id, covers), covers=covers)
+
+
+def offer_changed(session: Session, therapist_id: str | None) -> None:
+    """Tell the booking service (in this transaction's outbox) that what this therapist offers
+    changed (None: every therapist's, as with rooms and session types): it drops its copy."""
+    record(session, outbox, Event(OFFER_CHANGED, {"therapist_id": therapist_id}, "availability"))
+
+
 def engine_schedule(row: ScheduleRow) -> Schedule:
-    return inputs.engine_schedule(
-        row.timezone, row.weekly, buffer_minutes=row.buffer_minutes,
-        slot_interval_minutes=row.slot_interval_minutes,
-        min_notice_hours=row.min_notice_hours, horizon_days=row.horizon_days)
+    return stored_schedule(**schedule_dict(row))
 
 
 def time_off_dict(row: TimeOff) -> dict[str, Any]:

@@ -34,8 +34,15 @@ class AvailabilityService:
     metrics = ServiceMetrics()  # /metrics on METRICS_PORT
     settings = SettingsProvider()  # the clinic's zone for new therapists
     outside_calendars = OutsideCalendars()
-    # outside_conflict_found; time_off_removed and schedule_changed (booking's waitlist)
+    # outside_conflict_found; time_off_removed and schedule_changed (booking's waitlist);
+    # offer_changed (booking's copies of what therapists offer)
     relay = OutboxRelay("availability", outbox)
+
+    def _published(self, answer: Any = None) -> Any:
+        """A change to what therapists offer was committed: its ``offer_changed`` is published
+        before the answer, so a booking asked for next is decided on the change."""
+        self.relay.publish_now()
+        return answer
 
     @rpc
     def ping(self) -> str:
@@ -49,7 +56,7 @@ class AvailabilityService:
 
     @rpc
     def create_session_type(self, caller: dict | None, data: dict) -> dict:
-        return ops.create_session_type(self.db, caller, data)
+        return self._published(ops.create_session_type(self.db, caller, data))
 
     @rpc
     def list_rooms(self) -> list[dict]:
@@ -57,7 +64,7 @@ class AvailabilityService:
 
     @rpc
     def create_room(self, caller: dict | None, data: dict) -> dict:
-        return ops.create_room(self.db, caller, data)
+        return self._published(ops.create_room(self.db, caller, data))
 
     @rpc
     def create_therapist(self, caller: dict | None, data: dict) -> dict:
@@ -108,9 +115,9 @@ class AvailabilityService:
 
     @rpc
     def put_schedule(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
-        answer = ops.put_schedule(self.db, caller, therapist_id, data, self.clock())
-        self.relay.wake()  # schedule_changed: the waitlist looks for times it opened
-        return answer
+        # offer_changed; schedule_changed: the waitlist looks for times it opened
+        return self._published(ops.put_schedule(self.db, caller, therapist_id, data,
+                                                self.clock()))
 
     @rpc
     def get_schedule(self, therapist_id: str) -> dict:
@@ -118,7 +125,7 @@ class AvailabilityService:
 
     @rpc
     def add_time_off(self, caller: dict | None, therapist_id: str, data: dict) -> dict:
-        return ops.add_time_off(self.db, caller, therapist_id, data)
+        return self._published(ops.add_time_off(self.db, caller, therapist_id, data))
 
     @rpc
     def list_time_off(self, caller: dict | None, therapist_id: str) -> list[dict]:
@@ -127,7 +134,7 @@ class AvailabilityService:
     @rpc
     def delete_time_off(self, caller: dict | None, therapist_id: str, time_off_id: str) -> None:
         ops.delete_time_off(self.db, caller, therapist_id, time_off_id)
-        self.relay.wake()  # time_off_removed: the waitlist offers the time on
+        self._published()  # offer_changed; time_off_removed: the waitlist offers the time on
 
     # --- outside calendars ---
 
@@ -152,6 +159,7 @@ class AvailabilityService:
     def unlink_outside_calendar(self, caller: dict | None, therapist_id: str) -> None:
         with self.db.transaction() as session:
             outside.unlink(session, caller, therapist_id)
+        self._published()  # offer_changed
 
     @rpc
     def outside_busy_times(self, caller: dict | None, therapist_id: str, from_date: str,
@@ -179,6 +187,11 @@ class AvailabilityService:
                        skip_weeks: list[str] | None = None) -> dict:
         return ops.course_options(self.db, self.clock(), therapist_id, session_type,
                                   modality, sessions, from_date, tz, skip_weeks)
+
+    @rpc
+    def therapist_offer(self, therapist_id: str) -> dict:
+        """What booking needs to decide bookings of this therapist alone (``clinic.offer``)."""
+        return ops.therapist_offer(self.db, self.clock(), therapist_id)
 
     @rpc
     def check_session(self, therapist_id: str, session_type: str, modality: str,

@@ -15,12 +15,14 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from clinic import wire
+from clinic import offer, wire
 from clinic.access import FEED_PREFIX, THERAPIST_PREFIX, Caller, new_token, token_hash
 from clinic.db import reads, writes
-from clinic.errors import Conflict, InvalidRequest, NotFound, SlotUnavailable
+from clinic.errors import Conflict, InvalidRequest, NotFound
 from clinic.events import Event, first_delivery
 from clinic.outbox import record
+from clinic.slots import Interval
+from clinic.slots import find_slots as engine_find_slots
 from services.availability import inputs, models
 from services.availability import repository as repo
 from services.availability.course_planner import course_conflicts, course_starts
@@ -33,8 +35,6 @@ from services.availability.models import (
     TimeOff,
     outbox,
 )
-from services.availability.slots import BookingCheck, Interval
-from services.availability.slots import find_slots as engine_find_slots
 
 WEEK = timedelta(days=7)
 
@@ -69,6 +69,7 @@ def create_session_type(session: Session, caller: dict | None,
         raise _conflict_exists("session type", fields["id"])
     row = SessionType(**fields)
     session.add(row)
+    repo.offer_changed(session, None)
     return session_type_dict(row)
 
 
@@ -85,6 +86,7 @@ def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> 
     if session.get(Room, fields["id"]) is not None:
         raise _conflict_exists("room", fields["id"])
     session.add(Room(**fields))
+    repo.offer_changed(session, None)
     return fields
 
 
@@ -204,6 +206,7 @@ def put_schedule(session: Session, caller: dict | None, therapist_id: str,
     # The booking service's waitlist looks for times the new week opened (ids only).
     record(session, outbox, Event("schedule_changed", {"therapist_id": therapist_id},
                                   "availability"))
+    repo.offer_changed(session, therapist_id)
     return repo.schedule_dict(row)
 
 
@@ -225,6 +228,7 @@ def add_time_off(session: Session, caller: dict | None, therapist_id: str,
     row = TimeOff(id=uuid.uuid4().hex, therapist_id=therapist_id, start=start, end=end,
                   reason=reason)
     session.add(row)
+    repo.offer_changed(session, therapist_id)
     return repo.time_off_dict(row)
 
 
@@ -249,6 +253,7 @@ def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
     record(session, outbox, Event("time_off_removed", {
         "therapist_id": therapist_id, "start": wire.iso(row.start), "end": wire.iso(row.end)},
         "availability"))
+    repo.offer_changed(session, therapist_id)
     session.delete(row)
 
 
@@ -334,21 +339,25 @@ def _booking_facts(therapist, duration: timedelta, schedule, modality: str,
 @reads
 def check_session(session: Session, now: datetime, therapist_id: str, session_type: Any,
                   modality: Any, start: Any) -> dict[str, Any]:
-    """Is ``start`` on offer, ignoring bookings and holds (the booking service checks those)?"""
+    """Is ``start`` on offer, ignoring bookings and holds (the booking service checks those)?
+    Decided by ``clinic.offer.check_session``, as the booking service decides it alone."""
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
     begins = wire.instant(start, "start")
-    if row is None:
-        raise SlotUnavailable("This therapist has no schedule yet.")
-    schedule = repo.engine_schedule(row)
-    taken = repo.calendar(session, therapist_id, schedule, modality,
-                          Interval(begins, begins + timedelta(minutes=1)), duration, now,
-                          with_busy=False)
-    check = BookingCheck(schedule, taken, modality=modality, duration=duration, now=now)
-    if not check.is_bookable(begins):
-        raise SlotUnavailable("That time is not one this therapist offers.")
-    return {**_booking_facts(therapist, duration, schedule, modality, list(taken.rooms)),
-            "session_type": session_type, "start": wire.iso(begins),
-            "end": wire.iso(begins + duration)}
+    reach = duration + timedelta(minutes=(row.buffer_minutes if row else 0) + 1)
+    found = repo.offer(session, therapist, row, {session_type: duration // timedelta(minutes=1)},
+                       Interval(begins - reach, begins + reach), rooms=modality == "in_person")
+    return offer.check_session(found, session_type, modality, start, now)
+
+
+@reads
+def therapist_offer(session: Session, now: datetime, therapist_id: str) -> dict[str, Any]:
+    """Everything booking needs to check any start of this therapist's on its own, from a day
+    back to a day past the horizon (``clinic.offer``); ``offer_changed`` says when it is stale."""
+    therapist = repo.therapist(session, therapist_id)
+    row = repo.schedule_row(session, therapist_id)
+    ahead = timedelta(days=(row.horizon_days if row else 0) + 1)
+    covers = Interval(now - timedelta(days=1), now + ahead)
+    return repo.offer(session, therapist, row, repo.session_lengths(session), covers).to_wire()
 
 
 @reads

@@ -11,21 +11,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from nameko.events import BROADCAST
 from nameko.timer import timer
 
 from clinic.access import Caller
+from clinic.broker import reconnecting_event_handler
 from clinic.clock import Clock
 from clinic.db import Database
 from clinic.errors import rpc
 from clinic.events import event_handler
 from clinic.metrics import ServiceMetrics
+from clinic.offer import OFFER_CHANGED
 from clinic.outbox import OutboxRelay
-from clinic.rpc import ServiceRpc
 from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
 from clinic.tracing import RequestTrace
 from services.booking.gauges import booking_gauges
 from services.booking.models import outbox
+from services.booking.offers import AvailabilityWithOffers
 from services.booking.usecases import UseCases
 from services.booking.waitlist_usecases import WaitlistCases
 
@@ -40,7 +43,9 @@ class BookingService:
     metrics = ServiceMetrics(booking_gauges)  # /metrics on METRICS_PORT
     events = OutboxRelay("booking", outbox)
     settings = SettingsProvider()
-    availability = ServiceRpc("availability")  # bounded by the caller's deadline
+    # availability's RPCs (bounded by the caller's deadline), but whether a start is on offer
+    # is decided here, from each therapist's offer kept in this process
+    availability = AvailabilityWithOffers()
 
     @property
     def cases(self) -> UseCases:
@@ -238,6 +243,13 @@ class BookingService:
     @event_handler("availability", "schedule_changed")
     def on_schedule_changed(self, payload: dict[str, Any]) -> None:
         self._published(self.waitlist.range_freed(payload))
+
+    @reconnecting_event_handler("availability", OFFER_CHANGED, handler_type=BROADCAST,
+                                reliable_delivery=False)
+    def forget_offer(self, payload: dict[str, Any]) -> None:
+        """Availability changed what a therapist offers: every booking process drops its copy
+        (a process that was away forgets all when it reconnects: ``services/booking/offers``)."""
+        self.availability.cache.forget((payload.get("data") or {}).get("therapist_id"))
 
     @event_handler("booking", "booking_confirmed")
     def on_booking_confirmed(self, payload: dict[str, Any]) -> None:

@@ -273,3 +273,42 @@ def test_bookings_made_while_the_broker_is_unreachable_are_published_once_afterw
     assert sorted(p["data"]["booking"]["id"] for p in received) == sorted(made)
     assert len({p["id"] for p in received}) == len(received)
     booking.stop()  # while its path to the broker is open (a consumer retrying never stops)
+
+
+def test_every_booking_process_decides_on_availabilitys_latest_offer(
+        start_container, service_config):
+    """Each booking process keeps what a therapist offers (no call per booking); a change in
+    availability reaches all of them before its answer, and bookings go on while availability
+    is away."""
+    availability = start_container(AvailabilityService, service_config)
+    processes = [start_container(BookingService, service_config) for _ in range(2)]
+
+    def book(process, start: datetime, email: str):
+        with entrypoint_hook(process, "create_booking") as create_booking:
+            return create_booking(booking_request(
+                therapist, start, client={"name": "Ada", "email": email}))
+
+    with ClusterRpcProxy(service_config) as cluster:
+        therapist = set_up_therapist(cluster, "dr-offer")
+        day = next_slot(days=4, hour=8)
+        for number, process in enumerate(processes):  # each process keeps the offer now
+            book(process, day + timedelta(hours=number), f"a{number}@example.org")
+        cluster.availability.add_time_off(ADMIN, therapist, {
+            "start": (day + timedelta(hours=4)).isoformat(),
+            "end": (day + timedelta(hours=6)).isoformat()})
+        for number, process in enumerate(processes):
+            with pytest.raises(SlotUnavailable):
+                book(process, day + timedelta(hours=4 + number), f"b{number}@example.org")
+        cluster.availability.put_schedule(ADMIN, therapist, {
+            "timezone": "UTC", "buffer_minutes": 10, "min_notice_hours": 0,
+            "horizon_days": 365, "weekly": [{"weekday": weekday, "start": "07:00",
+                                             "end": "12:00", "modalities": ["video"]}
+                                            for weekday in WEEKDAYS]})
+        for number, process in enumerate(processes):
+            with pytest.raises(SlotUnavailable):  # the afternoon is no longer worked
+                book(process, day + timedelta(hours=6 + number), f"c{number}@example.org")
+        for number, process in enumerate(processes):  # the new offer is kept again
+            book(process, day + timedelta(hours=2 + number), f"d{number}@example.org")
+    availability.stop()
+    booked = book(processes[0], day + timedelta(days=1), "e@example.org")
+    assert booked["status"] == "confirmed"

@@ -9,20 +9,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.availability.course_planner import (
-    CourseOption,
-    course_conflicts,
-    course_starts,
-    course_weeks,
-    plan_course_options,
-)
-from services.availability.slots import (
+from clinic.slots import (
     MODALITIES,
     Calendar,
     Interval,
     Schedule,
     WeeklyRule,
     is_bookable,
+)
+from services.availability.course_planner import (
+    CourseOption,
+    course_conflicts,
+    course_starts,
+    course_weeks,
+    plan_course_options,
 )
 from tests.unit.test_slots import intervals_near, moments, schedules
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from services.availability.slots import (
+from clinic.slots import (
     MODALITIES,
     Calendar,
     Interval,
@@ -600,7 +600,7 @@ def _days_near_changes(zone_name: str, year: int) -> list[date]:
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_property_per_day_offsets_give_the_exact_grid(data) -> None:
-    from services.availability.slots import RuleGrid, local_instant
+    from clinic.slots import RuleGrid, local_instant
 
     zone_name = data.draw(st.sampled_from(ODD_ZONES))
     year = data.draw(st.integers(2015, 2032))

@@ -2,7 +2,8 @@
 
 Pure functions over plain data. Weekly rules are wall-clock times in the schedule's
 IANA zone; every instant that enters or leaves this module is an aware datetime
-normalised to UTC.
+normalised to UTC. Shared: availability searches with it, and availability and booking both
+decide "is this start on offer" with it (``clinic.offer``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 MODALITIES = ("in_person", "video", "phone")
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 _ZERO = timedelta(0)
 # datetime resolution; turns the inclusive horizon bound into a half-open one.
