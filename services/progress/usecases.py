@@ -91,8 +91,12 @@ class Progress:
     # ---- what booking's events say ---------------------------------------------------------
 
     def apply_booking_event(self, payload: dict[str, Any]) -> bool:
-        """Record a booking event's course facts once; False for a redelivery."""
+        """Record a booking event's course facts once; False for a redelivery. Most bookings
+        are outside any course: their events need no transaction (nothing is kept, so a
+        redelivery has nothing to repeat)."""
         found = journey.sessions_of_event(payload)
+        if found is None:
+            return True
         with self.uow.transaction() as session:
             if not first_delivery(session, processed_events, payload["id"]):
                 return False
