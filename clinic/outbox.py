@@ -198,6 +198,7 @@ class OutboxRelay(DependencyProvider):
                 .order_by(self.table.c.seq).limit(BATCH)
                 .with_for_update(skip_locked=True)
             ).all()
+            confirmed: list[int] = []
             for seq, event_type, payload, request_id in rows:
                 subscribed = (self.source, event_type) in SUBSCRIPTIONS
                 # nameko hands this header to the handler's worker as its context data
@@ -212,7 +213,9 @@ class OutboxRelay(DependencyProvider):
                 except Exception as error:  # broker gone mid-batch: keep what was confirmed
                     failure = error
                     break
-                session.execute(update(self.table).where(self.table.c.seq == seq)
+                confirmed.append(seq)
+            if confirmed:  # one statement for the batch, not one a row
+                session.execute(update(self.table).where(self.table.c.seq.in_(confirmed))
                                 .values(published_at=datetime.now(UTC),
                                         attempts=self.table.c.attempts + 1))
         if failure is not None:
