@@ -123,7 +123,8 @@ def run(backend: str, events: int, warmup: int = 30) -> None:
             spent = time.process_time() - begun
             sent = len(list((Path(folder) / "mail").glob("*.eml")))
             assert sent == 2 * (warmup + events), sent
-            rpcs = ", ".join(f"{name} {count / events:.2f}" for name, count in sorted(calls.items()))
+            rpcs = ", ".join(f"{name} {count / events:.2f}"
+                             for name, count in sorted(calls.items()))
             print(f"{backend:10} {events} events: {1000 * spent / events:.2f} ms CPU each; "
                   f"{statements['sql'] / events:.1f} SQL statements, "
                   f"{statements['commit'] / events:.1f} commits; RPCs: {rpcs}")
