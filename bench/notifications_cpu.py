@@ -33,6 +33,7 @@ from nameko.testing.services import worker_factory  # noqa: E402
 from clinic import migrate  # noqa: E402
 from clinic.db import UnitOfWork, create_engine_for, is_sqlite  # noqa: E402
 from services.notifications import mailer  # noqa: E402
+from services.notifications.contacts import ContactBook  # noqa: E402
 from services.notifications.service import NotificationsService  # noqa: E402
 from services.notifications.settings import NotificationSettings  # noqa: E402
 
@@ -112,7 +113,7 @@ def run(backend: str, events: int, warmup: int = 30) -> None:
             service = worker_factory(NotificationsService, db=uow,
                                      clock=lambda: datetime.now(UTC), settings=settings,
                                      post=Post(Path(folder) / "mail"), booking=calls,
-                                     availability=calls)
+                                     availability=calls, contacts=ContactBook())
             for number in range(warmup):
                 service.on_booking_confirmed(booking_event(number))
             statements.clear()

@@ -26,6 +26,7 @@ from clinic.events import first_delivery
 from services.notifications import (
     checkin_store,
     composer,
+    contacts,
     mailer,
     progress_letters,
     repository,
@@ -114,18 +115,22 @@ class Directory:
 
     ``booking`` and ``availability`` are ``clinic.rpc.ServiceRpc`` clients: each call is bounded
     by ``RPC_TIMEOUT_SECONDS`` and a late or missing answer is a ``ServiceUnavailable`` (an
-    ordinary exception), which fails this attempt; it is retried later.
+    ordinary exception), which fails this attempt; it is retried later. Therapists' contacts
+    come through ``book`` (the process's; without one, this pass's own), so a booking's
+    two letters, and the next bookings with that therapist, ask availability once.
     """
 
-    def __init__(self, booking, availability):
+    def __init__(self, booking, availability, book: contacts.ContactBook | None = None):
         self.booking = booking
         self.availability = availability
+        self.contacts = book if book is not None else contacts.ContactBook()
 
     def manage_token(self, kind: str, ident: str) -> str:
         return self.booking.issue_manage_token(kind, ident)
 
     def therapist_contact(self, therapist_id: str) -> dict[str, Any]:
-        return self.availability.get_therapist_contact(therapist_id)
+        return self.contacts.get(therapist_id,
+                                 lambda: self.availability.get_therapist_contact(therapist_id))
 
     def waitlist_contact(self, entry_id: str) -> dict[str, Any]:
         return self.booking.waitlist_contact(entry_id)

@@ -12,6 +12,7 @@ from icalendar import Calendar
 
 from clinic import ical
 from services.notifications import composer, mailer, schedule
+from services.notifications.contacts import ContactBook
 from services.notifications.invitations import invitation
 
 HEAD = composer.Letterhead("The Clinic", "Europe/London", "1 Harley Street, London W1",
@@ -283,3 +284,39 @@ def test_ending_phase_begins_when_the_session_before_the_last_n_has_ended():
 def test_manage_link_names_what_the_token_opens():
     assert composer.manage_url("https://clinic.example/", "mng_a-b_c", "course", "c1") == \
         "https://clinic.example/manage?token=mng_a-b_c&course=c1"
+
+
+# ---- therapists' contacts, kept a few minutes per process ------------------------------------
+
+def test_a_therapists_contact_is_asked_once_while_kept_and_again_after():
+    now = [0.0]
+    asked: list[str] = []
+    book = ContactBook(keep_seconds=300, clock=lambda: now[0])
+
+    def lookup() -> dict:
+        asked.append("dr-jo")
+        return {"name": "Dr Jo", "email": "jo@clinic.example"}
+
+    assert book.get("dr-jo", lookup)["email"] == "jo@clinic.example"
+    book.get("dr-jo", lookup)["email"] = "changed by a caller"  # a copy: the kept one stays
+    now[0] = 299.0
+    assert book.get("dr-jo", lookup)["email"] == "jo@clinic.example"
+    assert asked == ["dr-jo"]
+    now[0] = 301.0
+    book.get("dr-jo", lookup)
+    assert asked == ["dr-jo", "dr-jo"]
+
+
+def test_a_failed_contact_lookup_is_not_kept():
+    book = ContactBook()
+    answers = iter([ConnectionError("availability is not answering"), {"email": "jo@x.org"}])
+
+    def lookup() -> dict:
+        answer = next(answers)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    with pytest.raises(ConnectionError):
+        book.get("dr-jo", lookup)
+    assert book.get("dr-jo", lookup) == {"email": "jo@x.org"}
