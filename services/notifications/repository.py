@@ -115,18 +115,19 @@ def drop_unsent_reminders(session: Session, booking_ids: list[str]) -> None:
 def add_notices(session: Session, found: list[Notice], now: datetime,
                 request_id: str | None = None) -> int:
     """Insert each notice unless its key is there already; returns how many were new."""
-    added = 0
-    for notice in found:
-        statement = upsert(session, notifications).values(
-            dedupe_key=notice.dedupe_key, kind=notice.kind, channel=notice.channel,
-            recipient_role=notice.recipient_role, recipient=notice.recipient,
-            booking_id=notice.booking_id, course_id=notice.course_id,
-            therapist_id=notice.therapist_id, payload=notice.payload, status="pending",
-            attempts=0, next_attempt_at=utc(now), created_at=utc(now),
-            request_id=request_id,
-        ).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        added += session.execute(statement).rowcount
-    return added
+    if not found:
+        return 0
+    # One statement for all of them (a booking's two letters, a course's): its rowcount
+    # counts the rows inserted, not those whose key was there.
+    statement = upsert(session, notifications).values([{
+        "dedupe_key": notice.dedupe_key, "kind": notice.kind, "channel": notice.channel,
+        "recipient_role": notice.recipient_role, "recipient": notice.recipient,
+        "booking_id": notice.booking_id, "course_id": notice.course_id,
+        "therapist_id": notice.therapist_id, "payload": notice.payload, "status": "pending",
+        "attempts": 0, "next_attempt_at": utc(now), "created_at": utc(now),
+        "request_id": request_id,
+    } for notice in found]).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return session.execute(statement).rowcount
 
 
 def plan_due(session: Session, now: datetime, reminder_hours: float,
@@ -177,19 +178,20 @@ def claim_due(session: Session, now: datetime, batch: int, lease: timedelta) -> 
     """Take up to ``batch`` due rows for sending: the attempt is counted and the row is hidden
     from other senders for ``lease`` (if this process dies mid-send, it is tried again then)."""
     now = utc(now)
+    due = (select(notifications.c.id).where(notifications.c.status == "pending",
+                                            notifications.c.next_attempt_at <= now)
+           .order_by(notifications.c.next_attempt_at, notifications.c.id).limit(batch)
+           .with_for_update(skip_locked=True))
+    # One statement takes them all: the rows it updates are the ones the locked subquery chose
+    # (on SQLite the write lock stands in for FOR UPDATE), and RETURNING gives them back with
+    # the attempt already counted.
     rows = session.execute(
-        select(notifications).where(notifications.c.status == "pending",
-                                    notifications.c.next_attempt_at <= now)
-        .order_by(notifications.c.next_attempt_at, notifications.c.id).limit(batch)
-        .with_for_update(skip_locked=True)).all()
-    claimed = []
-    for row in rows:
-        session.execute(update(notifications).where(notifications.c.id == row.id).values(
-            attempts=row.attempts + 1, next_attempt_at=now + lease))
-        claimed.append(Claimed(row.id, row.kind, row.channel, row.recipient_role, row.recipient,
-                               row.therapist_id, row.booking_id, row.course_id, row.payload,
-                               row.attempts + 1, row.request_id))
-    return claimed
+        update(notifications).where(notifications.c.id.in_(due.scalar_subquery()))
+        .values(attempts=notifications.c.attempts + 1, next_attempt_at=now + lease)
+        .returning(*notifications.c)).all()
+    return [Claimed(row.id, row.kind, row.channel, row.recipient_role, row.recipient,
+                    row.therapist_id, row.booking_id, row.course_id, row.payload, row.attempts,
+                    row.request_id) for row in sorted(rows, key=lambda row: row.id)]
 
 
 def renew_claim(session: Session, claimed: Claimed, now: datetime, lease: timedelta) -> bool:

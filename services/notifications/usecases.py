@@ -39,6 +39,7 @@ from services.notifications.settings import NotificationSettings
 log = logging.getLogger(__name__)
 
 BATCH = 50
+FRESH_CLAIM = timedelta(seconds=1)
 MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 
 
@@ -154,12 +155,16 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
     sent = failed = 0
     lease = timedelta(seconds=settings.claim_lease_seconds)
     while True:
+        claimed_at = now()
         with uow.transaction() as session:
-            claimed = repository.claim_due(session, now(), BATCH, lease)
+            claimed = repository.claim_due(session, claimed_at, BATCH, lease)
         for item in claimed:
-            with uow.transaction() as session:
-                if not repository.renew_claim(session, item, now(), lease):
-                    continue
+            # A claim under a second old is itself a fresh lease, and no other sender can have
+            # taken the row since (its lease has not run out): a renewal would only repeat it.
+            if now() - claimed_at >= FRESH_CLAIM:
+                with uow.transaction() as session:
+                    if not repository.renew_claim(session, item, now(), lease):
+                        continue
             try:
                 recipient = send_one(item, settings, post, directory, now())
             except Exception as error:  # SMTP down, RPC timeout, refused address: retry later
