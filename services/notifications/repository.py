@@ -68,6 +68,7 @@ def course_context(session: Session, course_id: str | None) -> dict[str, Any] | 
 
 
 CONFIRMATIONS = ("booking_confirmed", "course_booked")
+NOTICES_PER_INSERT = 200  # 13 parameters each: well inside SQLite's and PostgreSQL's limits
 
 
 def apply_event(session: Session, event: dict[str, Any], now: datetime,
@@ -115,19 +116,23 @@ def drop_unsent_reminders(session: Session, booking_ids: list[str]) -> None:
 def add_notices(session: Session, found: list[Notice], now: datetime,
                 request_id: str | None = None) -> int:
     """Insert each notice unless its key is there already; returns how many were new."""
-    if not found:
-        return 0
-    # One statement for all of them (a booking's two letters, a course's): its rowcount
-    # counts the rows inserted, not those whose key was there.
-    statement = upsert(session, notifications).values([{
+    rows = [{
         "dedupe_key": notice.dedupe_key, "kind": notice.kind, "channel": notice.channel,
         "recipient_role": notice.recipient_role, "recipient": notice.recipient,
         "booking_id": notice.booking_id, "course_id": notice.course_id,
         "therapist_id": notice.therapist_id, "payload": notice.payload, "status": "pending",
         "attempts": 0, "next_attempt_at": utc(now), "created_at": utc(now),
         "request_id": request_id,
-    } for notice in found]).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return session.execute(statement).rowcount
+    } for notice in found]
+    added = 0
+    # One statement for a booking's letters or a course's (a timer's many reminders in chunks,
+    # within the drivers' bound parameters); its rowcount counts only the rows inserted.
+    for first in range(0, len(rows), NOTICES_PER_INSERT):
+        statement = upsert(session, notifications).values(
+            rows[first:first + NOTICES_PER_INSERT]
+        ).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        added += session.execute(statement).rowcount
+    return added
 
 
 def plan_due(session: Session, now: datetime, reminder_hours: float,
