@@ -94,25 +94,26 @@ def transport_for(settings: NotificationSettings) -> MailTransport:
 # API parses each value every time it is set (building one letter sets them ~25 times) and
 # refolds it every time the message is written: most of a letter's CPU. Parsed headers are
 # immutable, so one parse and one fold per distinct value serve every message. Only those
-# headers are kept: never a subject, an address or a boundary (unique per message).
+# headers, and From (the clinic's own address on every letter), are kept: never a subject,
+# a recipient or a boundary (unique per message).
 _SHARED_LIMIT = 256
 _shared: dict[tuple[str, str], Any] = {}  # (name, value) -> the parsed header
 _folds: dict[int, dict[tuple, Any]] = {}  # id of a shared header -> its folds, by policy
 _max_counts: dict[str, int | None] = {}  # header name -> how many a message may have
 
 
-def _is_structural(name: str, value: str) -> bool:
+def _is_shared(name: str, value: str) -> bool:
     lowered = name.lower()
-    return ((lowered.startswith("content-") or lowered == "mime-version")
+    return ((lowered.startswith("content-") or lowered in ("mime-version", "from"))
             and "boundary" not in value.lower())
 
 
 class MailPolicy(EmailPolicy):
     """``email.policy.default`` (the same headers, bytes and folding), parsing and folding each
-    structural header value once per process instead of once per use."""
+    structural header value (and From) once per process instead of once per use."""
 
     def header_store_parse(self, name, value):
-        if type(value) is not str or not _is_structural(name, value):
+        if type(value) is not str or not _is_shared(name, value):
             return super().header_store_parse(name, value)
         header = _shared.get((name, value))
         if header is None:
