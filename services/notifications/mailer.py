@@ -15,9 +15,10 @@ import ssl
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from email.policy import EmailPolicy
 from email.utils import format_datetime, formataddr
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from nameko.extensions import DependencyProvider
 
@@ -88,6 +89,70 @@ def transport_for(settings: NotificationSettings) -> MailTransport:
     return FileTransport(settings.mail_folder)
 
 
+# The MIME structure's own headers (Content-Type: text/plain; charset="utf-8", MIME-Version,
+# Content-Transfer-Encoding, ...) are the same few values in every message, yet the modern email
+# API parses each value every time it is set (building one letter sets them ~25 times) and
+# refolds it every time the message is written: most of a letter's CPU. Parsed headers are
+# immutable, so one parse and one fold per distinct value serve every message. Only those
+# headers, and From (the clinic's own address on every letter), are kept: never a subject,
+# a recipient or a boundary (unique per message).
+_SHARED_LIMIT = 256
+_shared: dict[tuple[str, str], Any] = {}  # (name, value) -> the parsed header
+_folds: dict[int, dict[tuple, Any]] = {}  # id of a shared header -> its folds, by policy
+_max_counts: dict[str, int | None] = {}  # header name -> how many a message may have
+
+
+def _is_shared(name: str, value: str) -> bool:
+    lowered = name.lower()
+    return ((lowered.startswith("content-") or lowered in ("mime-version", "from"))
+            and "boundary" not in value.lower())
+
+
+class MailPolicy(EmailPolicy):
+    """``email.policy.default`` (the same headers, bytes and folding), parsing and folding each
+    structural header value (and From) once per process instead of once per use."""
+
+    def header_store_parse(self, name, value):
+        if type(value) is not str or not _is_shared(name, value):
+            return super().header_store_parse(name, value)
+        header = _shared.get((name, value))
+        if header is None:
+            if len(_shared) >= _SHARED_LIMIT:
+                _shared.clear()
+                _folds.clear()
+            header = super().header_store_parse(name, value)[1]
+            _shared[(name, value)] = header
+            _folds[id(header)] = {}
+        return name, header
+
+    def header_max_count(self, name):
+        # Asked on every header set; the registry answers by building a new class each time.
+        lowered = name.lower()
+        if lowered not in _max_counts:
+            _max_counts[lowered] = super().header_max_count(name)
+        return _max_counts[lowered]
+
+    def _cached_fold(self, kind: str, name, value, fold):
+        folds = _folds.get(id(value))  # only a shared header (alive while listed) has an entry
+        if folds is None:
+            return fold(name, value)
+        key = (kind, name, self.linesep, self.max_line_length, self.utf8, self.cte_type,
+               self.refold_source)
+        folded = folds.get(key)
+        if folded is None:
+            folded = folds[key] = fold(name, value)
+        return folded
+
+    def fold(self, name, value):
+        return self._cached_fold("text", name, value, super().fold)
+
+    def fold_binary(self, name, value):
+        return self._cached_fold("bytes", name, value, super().fold_binary)
+
+
+POLICY = MailPolicy()
+
+
 def message_id(notification_id: int, sender: str) -> str:
     """Stable per notification, so a receiver can drop the copy a crash may resend."""
     domain = sender.rpartition("@")[2] or "clinic.local"
@@ -102,7 +167,7 @@ def build_email(*, subject: str, text: str, html: str, sender: str, sender_name:
     ``calendar`` is (method, iCalendar text). The method goes on the part's Content-Type as
     well as inside the file: Gmail and Outlook only treat it as an invitation then.
     """
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["Subject"] = subject
     message["From"] = formataddr((sender_name, sender))
     message["To"] = formataddr((to_name, to))

@@ -68,6 +68,7 @@ def course_context(session: Session, course_id: str | None) -> dict[str, Any] | 
 
 
 CONFIRMATIONS = ("booking_confirmed", "course_booked")
+NOTICES_PER_INSERT = 200  # 13 parameters each: well inside SQLite's and PostgreSQL's limits
 
 
 def apply_event(session: Session, event: dict[str, Any], now: datetime,
@@ -115,15 +116,20 @@ def drop_unsent_reminders(session: Session, booking_ids: list[str]) -> None:
 def add_notices(session: Session, found: list[Notice], now: datetime,
                 request_id: str | None = None) -> int:
     """Insert each notice unless its key is there already; returns how many were new."""
+    rows = [{
+        "dedupe_key": notice.dedupe_key, "kind": notice.kind, "channel": notice.channel,
+        "recipient_role": notice.recipient_role, "recipient": notice.recipient,
+        "booking_id": notice.booking_id, "course_id": notice.course_id,
+        "therapist_id": notice.therapist_id, "payload": notice.payload, "status": "pending",
+        "attempts": 0, "next_attempt_at": utc(now), "created_at": utc(now),
+        "request_id": request_id,
+    } for notice in found]
     added = 0
-    for notice in found:
+    # One statement for a booking's letters or a course's (a timer's many reminders in chunks,
+    # within the drivers' bound parameters); its rowcount counts only the rows inserted.
+    for first in range(0, len(rows), NOTICES_PER_INSERT):
         statement = upsert(session, notifications).values(
-            dedupe_key=notice.dedupe_key, kind=notice.kind, channel=notice.channel,
-            recipient_role=notice.recipient_role, recipient=notice.recipient,
-            booking_id=notice.booking_id, course_id=notice.course_id,
-            therapist_id=notice.therapist_id, payload=notice.payload, status="pending",
-            attempts=0, next_attempt_at=utc(now), created_at=utc(now),
-            request_id=request_id,
+            rows[first:first + NOTICES_PER_INSERT]
         ).on_conflict_do_nothing(index_elements=["dedupe_key"])
         added += session.execute(statement).rowcount
     return added
@@ -177,19 +183,20 @@ def claim_due(session: Session, now: datetime, batch: int, lease: timedelta) -> 
     """Take up to ``batch`` due rows for sending: the attempt is counted and the row is hidden
     from other senders for ``lease`` (if this process dies mid-send, it is tried again then)."""
     now = utc(now)
+    due = (select(notifications.c.id).where(notifications.c.status == "pending",
+                                            notifications.c.next_attempt_at <= now)
+           .order_by(notifications.c.next_attempt_at, notifications.c.id).limit(batch)
+           .with_for_update(skip_locked=True))
+    # One statement takes them all: the rows it updates are the ones the locked subquery chose
+    # (on SQLite the write lock stands in for FOR UPDATE), and RETURNING gives them back with
+    # the attempt already counted.
     rows = session.execute(
-        select(notifications).where(notifications.c.status == "pending",
-                                    notifications.c.next_attempt_at <= now)
-        .order_by(notifications.c.next_attempt_at, notifications.c.id).limit(batch)
-        .with_for_update(skip_locked=True)).all()
-    claimed = []
-    for row in rows:
-        session.execute(update(notifications).where(notifications.c.id == row.id).values(
-            attempts=row.attempts + 1, next_attempt_at=now + lease))
-        claimed.append(Claimed(row.id, row.kind, row.channel, row.recipient_role, row.recipient,
-                               row.therapist_id, row.booking_id, row.course_id, row.payload,
-                               row.attempts + 1, row.request_id))
-    return claimed
+        update(notifications).where(notifications.c.id.in_(due.scalar_subquery()))
+        .values(attempts=notifications.c.attempts + 1, next_attempt_at=now + lease)
+        .returning(*notifications.c)).all()
+    return [Claimed(row.id, row.kind, row.channel, row.recipient_role, row.recipient,
+                    row.therapist_id, row.booking_id, row.course_id, row.payload, row.attempts,
+                    row.request_id) for row in sorted(rows, key=lambda row: row.id)]
 
 
 def renew_claim(session: Session, claimed: Claimed, now: datetime, lease: timedelta) -> bool:

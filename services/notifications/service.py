@@ -23,6 +23,7 @@ from clinic.settings import SettingsProvider
 from clinic.shutdown import ShutdownDeadline
 from clinic.tracing import RequestTrace
 from services.notifications import checkin_store, usecases
+from services.notifications.contacts import TherapistContacts
 from services.notifications.gauges import notification_gauges
 from services.notifications.mailer import Post
 from services.notifications.settings import NotificationSettings
@@ -49,6 +50,7 @@ class NotificationsService:
     post = Post()
     booking = ServiceRpc("booking")  # each call bounded by RPC_TIMEOUT_SECONDS
     availability = ServiceRpc("availability")
+    contacts = TherapistContacts()  # therapists' names and addresses, kept a few minutes
 
     @rpc
     def ping(self) -> str:
@@ -126,5 +128,5 @@ class NotificationsService:
             self._deliver()  # after the commit: the rows are safe before anything is sent
 
     def _deliver(self) -> usecases.Outcome:
-        directory = usecases.Directory(self.booking, self.availability)
+        directory = usecases.Directory(self.booking, self.availability, self.contacts)
         return usecases.deliver_due(self.db, self.clock, self.settings, self.post, directory)

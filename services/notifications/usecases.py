@@ -26,6 +26,7 @@ from clinic.events import first_delivery
 from services.notifications import (
     checkin_store,
     composer,
+    contacts,
     mailer,
     progress_letters,
     repository,
@@ -38,6 +39,7 @@ from services.notifications.settings import NotificationSettings
 log = logging.getLogger(__name__)
 
 BATCH = 50
+FRESH_CLAIM = timedelta(seconds=1)
 MANAGED_KINDS = ("confirmation", "reschedule", "reminder", "course_ending")
 
 
@@ -114,18 +116,22 @@ class Directory:
 
     ``booking`` and ``availability`` are ``clinic.rpc.ServiceRpc`` clients: each call is bounded
     by ``RPC_TIMEOUT_SECONDS`` and a late or missing answer is a ``ServiceUnavailable`` (an
-    ordinary exception), which fails this attempt; it is retried later.
+    ordinary exception), which fails this attempt; it is retried later. Therapists' contacts
+    come through ``book`` (the process's; without one, this pass's own), so a booking's
+    two letters, and the next bookings with that therapist, ask availability once.
     """
 
-    def __init__(self, booking, availability):
+    def __init__(self, booking, availability, book: contacts.ContactBook | None = None):
         self.booking = booking
         self.availability = availability
+        self.contacts = book if book is not None else contacts.ContactBook()
 
     def manage_token(self, kind: str, ident: str) -> str:
         return self.booking.issue_manage_token(kind, ident)
 
     def therapist_contact(self, therapist_id: str) -> dict[str, Any]:
-        return self.availability.get_therapist_contact(therapist_id)
+        return self.contacts.get(therapist_id,
+                                 lambda: self.availability.get_therapist_contact(therapist_id))
 
     def waitlist_contact(self, entry_id: str) -> dict[str, Any]:
         return self.booking.waitlist_contact(entry_id)
@@ -149,12 +155,16 @@ def deliver_due(uow: UnitOfWork, now: Callable[[], datetime], settings: Notifica
     sent = failed = 0
     lease = timedelta(seconds=settings.claim_lease_seconds)
     while True:
+        claimed_at = now()
         with uow.transaction() as session:
-            claimed = repository.claim_due(session, now(), BATCH, lease)
+            claimed = repository.claim_due(session, claimed_at, BATCH, lease)
         for item in claimed:
-            with uow.transaction() as session:
-                if not repository.renew_claim(session, item, now(), lease):
-                    continue
+            # A claim under a second old is itself a fresh lease, and no other sender can have
+            # taken the row since (its lease has not run out): a renewal would only repeat it.
+            if now() - claimed_at >= FRESH_CLAIM:
+                with uow.transaction() as session:
+                    if not repository.renew_claim(session, item, now(), lease):
+                        continue
             try:
                 recipient = send_one(item, settings, post, directory, now())
             except Exception as error:  # SMTP down, RPC timeout, refused address: retry later

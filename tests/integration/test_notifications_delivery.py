@@ -22,6 +22,7 @@ from clinic.access import Caller
 from clinic.db import UnitOfWork, create_engine_for, is_sqlite
 from clinic.errors import Forbidden, NotFound, Unauthorized
 from services.notifications import mailer, repository
+from services.notifications.contacts import ContactBook
 from services.notifications.models import notifications
 from services.notifications.service import NotificationsService
 from services.notifications.settings import NotificationSettings
@@ -88,7 +89,8 @@ def world(databases, tmp_path):
     post = Post(tmp_path / "mail")
     booking = Booking()
     service = worker_factory(NotificationsService, db=uow, clock=clock, settings=settings,
-                             post=post, booking=booking, availability=Availability())
+                             post=post, booking=booking, availability=Availability(),
+                             contacts=ContactBook())
     service.folder = tmp_path / "mail"
     yield service
     engine.dispose()
