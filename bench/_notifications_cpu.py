@@ -5,9 +5,9 @@ runs through ``worker_factory`` against a fresh SQLite or PostgreSQL database, m
 files; the RPC neighbours are stand-ins that only count calls (their CPU is the callee's).
 Prints CPU ms per event (``time.process_time``), SQL statements and commits per event, RPCs
 per event. No broker, no eventlet: figures to compare before and after a change on one
-machine, not the clinic's.
+machine, not the clinic's (not part of `make bench`: it has no floor and no goal).
 
-Run: `python bench/notifications_cpu.py [--events 300] [--backend sqlite|postgresql|both]`
+Run: `python bench/_notifications_cpu.py [--events 300] [--backend sqlite|postgresql|both]`
 (PostgreSQL at CLINIC_TEST_POSTGRES_URL, default postgresql://postgres@127.0.0.1:5432/postgres).
 """
 
