@@ -88,17 +88,24 @@ class Keys:
 
     def claim(self, session: Session, request: Request) -> None:
         """Claim the key in the command's transaction; a key already there is a conflict, or
-        the same request committed since the fast path looked: replayed by ``once``."""
+        the same request committed since the fast path looked: replayed by ``once``. One
+        INSERT in the common case (a new key); a key past its time to live is free again."""
         if not request.key:
             return
         now = self.now()
-        repository.delete_keys(session, now - policy.IDEMPOTENCY_TTL, request.scope, request.key)
+        request_hash = policy.request_hash(request.body)
+        if repository.insert_key(session, request.scope, request.key, request_hash, now,
+                                 request.owner):
+            return
+        repository.delete_keys(session, now - policy.IDEMPOTENCY_TTL, request.scope,
+                               request.key)
         existing = repository.stored_key(session, request.scope, request.key)
-        if existing is not None:
-            _check_same(existing, request)
-            raise _Replay()
-        repository.insert_key(session, request.scope, request.key,
-                              policy.request_hash(request.body), now, request.owner)
+        if existing is None:  # it had expired: the key is this request's now
+            repository.insert_key(session, request.scope, request.key, request_hash, now,
+                                  request.owner)
+            return
+        _check_same(existing, request)
+        raise _Replay()
 
     def once(self, request: Request, command: Callable[[Session], Answer], *,
              manage_token: str | None = None,

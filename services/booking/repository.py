@@ -14,6 +14,7 @@ from clinic.access import token_hash
 from clinic.errors import NotFound
 from clinic.events import Event
 from clinic.outbox import record
+from clinic.sql import upsert
 from services.booking.models import (
     ACTIVE_STATUSES,
     audit_log,
@@ -337,9 +338,12 @@ def stored_key(session: Session, scope: str, key: str,
 
 
 def insert_key(session: Session, scope: str, key: str, request_hash: str, now: datetime,
-               owner: str | None = None) -> None:
-    session.execute(insert(idempotency_keys).values(
-        key=key, scope=scope, request_hash=request_hash, created_at=now, owner=owner))
+               owner: str | None = None) -> bool:
+    """The key claimed for this transaction; False if it was there already (nothing written).
+    On PostgreSQL a claim of the same key in a transaction not yet committed waits for it."""
+    return session.execute(upsert(session, idempotency_keys).values(
+        key=key, scope=scope, request_hash=request_hash, created_at=now, owner=owner)
+        .on_conflict_do_nothing(index_elements=["key", "scope"])).rowcount == 1
 
 
 def store_response(session: Session, scope: str, key: str, answer: dict[str, Any]) -> None:

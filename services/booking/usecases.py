@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from clinic import privacy, wire
 from clinic.access import MANAGE_PREFIX, Caller, new_token, token_hash
 from clinic.db import UnitOfWork
-from clinic.errors import CourseConflict, Forbidden, InvalidRequest, Unauthorized
+from clinic.errors import CourseConflict, Forbidden, InvalidRequest, SlotUnavailable, Unauthorized
 from clinic.settings import Settings
 from clinic.wire import iso, utc
 from services.booking import claims, guards, policy, repository
@@ -133,11 +133,16 @@ class UseCases:
         the hold's manage token as the caller)."""
         caller = caller or Caller()
         request = _request("bookings", idempotency_key, body, caller, client_address)
-        if (replayed := self.keys.replay(request)) is not None:
-            return replayed
-        slot = None if body.get("hold_id") else self._slot(  # a hold was checked when placed
-            body.get("therapist_id"), body.get("session_type"), body.get("modality"),
-            body.get("start"))
+        # A repeat is found when the key is claimed, in the transaction (no read before it);
+        # only a time the schedule no longer offers asks first whether this is a repeat.
+        try:
+            slot = None if body.get("hold_id") else self._slot(  # a hold was checked when placed
+                body.get("therapist_id"), body.get("session_type"), body.get("modality"),
+                body.get("start"))
+        except SlotUnavailable:
+            if (replayed := self.keys.replay(request)) is not None:
+                return replayed
+            raise
         client = policy.require_client(body.get("client"))
         notes = wire.optional_text(body.get("notes"), "notes")
         token, hashed = new_token(MANAGE_PREFIX)
