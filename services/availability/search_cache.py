@@ -149,7 +149,7 @@ def request_key(*parts: Any) -> Hashable | None:
 class SearchCache:
     """The last ``size`` entries, least recently used dropped first; one per process."""
 
-    def __init__(self, size: int = 512) -> None:
+    def __init__(self, size: int = 256) -> None:
         self.size = size
         self._entries: OrderedDict[Hashable, Entry] = OrderedDict()
         self._lock = threading.Lock()

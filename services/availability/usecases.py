@@ -51,7 +51,8 @@ from services.availability.slots import find_slots as engine_find_slots
 
 WEEK = timedelta(days=7)
 
-# Computed searches, one cache per database engine (tests open many databases in one process).
+# Computed searches, one cache per database engine (tests open many databases in one process);
+# 256 entries of at most a few hundred slots each: tens of MB at worst.
 _CACHES: weakref.WeakKeyDictionary[Any, SearchCache] = weakref.WeakKeyDictionary()
 
 
