@@ -3,7 +3,7 @@
 Starts the whole system (``clinic.supervisor``) on a free port, a RabbitMQ vhost and PostgreSQL
 databases of its own (created here, dropped at the end). One therapist gets a year of bookings
 (about 2,000, written straight into availability's busy table as the booking events would leave
-it). Then, through the gateway, with the same HTTP keep-alive connection:
+it, search stamps renewed too). Then, through the gateway, with the same HTTP keep-alive connection:
 
 - floor: ``GET /internal/availability-ping`` (gateway -> RPC ping -> reply, no database);
 - a 92-day slot search (in person, so rooms are searched too);
@@ -23,6 +23,7 @@ Needs RabbitMQ (``CLINIC_TEST_AMQP_URI`` or localhost) and PostgreSQL
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import statistics
 import sys
@@ -34,7 +35,7 @@ import requests
 import sqlalchemy as sa
 from _system import Goals, System  # also puts the project on sys.path
 
-from services.availability.models import BusyTime
+from services.availability.models import BusyTime, SearchStamp
 
 THERAPIST = "bench-therapist"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday")
@@ -83,6 +84,12 @@ def add_bookings(url: str, starts: list[datetime], rng: random.Random) -> None:
     with engine.begin() as connection:
         for chunk in range(0, len(rows), 5000):
             connection.execute(sa.insert(BusyTime), rows[chunk:chunk + 5000])
+        # As the booking events would: searches computed before these rows stop being reused.
+        stamps = [{"scope": scope, "stamp": uuid.uuid4().hex} for scope in
+                  (f"therapist:{THERAPIST}", "room:garden", "room:library")]
+        connection.execute(sa.delete(SearchStamp).where(
+            SearchStamp.scope.in_([row["scope"] for row in stamps])))
+        connection.execute(sa.insert(SearchStamp), stamps)
         connection.exec_driver_sql("ANALYZE busy_times")
     engine.dispose()
 
@@ -90,11 +97,14 @@ def add_bookings(url: str, starts: list[datetime], rng: random.Random) -> None:
 # --- timing ------------------------------------------------------------------------------------
 
 
-def timed(http: requests.Session, url: str, params: dict | None, count: int) -> list[float]:
+def timed(http: requests.Session, url: str, params: dict | None, count: int,
+          before=None) -> list[float]:
     for _ in range(max(5, count // 10)):  # warm-up: connections, caches, query plans
         http.get(url, params=params).raise_for_status()
     samples = []
     for _ in range(count):
+        if before is not None:
+            before()  # untimed
         began = time.perf_counter()
         response = http.get(url, params=params)
         samples.append((time.perf_counter() - began) * 1000)
@@ -104,6 +114,14 @@ def timed(http: requests.Session, url: str, params: dict | None, count: int) -> 
 
 def p(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1]
+
+
+def renew_stamps(engine: sa.Engine) -> None:
+    """What any booking event of the therapist does to its stamp: the next search recomputes."""
+    with engine.begin() as connection:
+        connection.execute(sa.update(SearchStamp)
+                           .where(SearchStamp.scope == f"therapist:{THERAPIST}")
+                           .values(stamp=uuid.uuid4().hex))
 
 
 def measure(system: System, count: int) -> dict[str, list[float]]:
@@ -123,6 +141,14 @@ def measure(system: System, count: int) -> dict[str, list[float]]:
             "slots, 92 days": timed(http, f"{therapist}/slots", slots, count),
             "course options, 16": timed(http, f"{therapist}/course-options", course, count),
         }
+        # Not a goal: the same requests right after a change, when nothing computed is reused.
+        engine = sa.create_engine(system.databases["availability"])
+        changed = functools.partial(renew_stamps, engine)
+        results["slots, after a change"] = timed(http, f"{therapist}/slots", slots,
+                                                 count // 4, changed)
+        results["course, after a change"] = timed(http, f"{therapist}/course-options", course,
+                                                  count // 4, changed)
+        engine.dispose()
     print(f"  (the search found {len(found)} free slots and {len(options)} course options)")
     return results
 

@@ -18,6 +18,8 @@ from clinic.db import UnitOfWork, create_engine_for, is_sqlite
 from clinic.settings import Settings
 from services.availability import inputs
 from services.availability.models import Room, ScheduleRow, Therapist
+from services.availability.repository import touch
+from services.availability.search_cache import room_scope, therapist_scope
 
 ROOMS = ({"id": "garden-room", "name": "Garden room"},
          {"id": "library-room", "name": "Library room"})
@@ -88,6 +90,9 @@ def load_demo_clinic(uow: UnitOfWork, clinic_timezone: str = "Europe/London") ->
         for entry in THERAPISTS:
             checked = inputs.schedule_input({"weekly": entry["schedule"]}, clinic_timezone)
             session.add(ScheduleRow(therapist_id=entry["id"], updated_at=now, **vars(checked)))
+        # As any change a search would see: computed searches of these therapists stop.
+        touch(session, [therapist_scope(entry["id"]) for entry in THERAPISTS]
+              + [room_scope(room["id"]) for room in ROOMS])
     return True
 
 

@@ -143,6 +143,21 @@ class BusyTime(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
+class SearchStamp(Base):
+    """A random value renewed by every transaction that changes what a slot search reads.
+
+    Scopes: ``therapist:<id>`` (their busy times, time off, outside busy times, schedule, the
+    therapist) and ``room:<id>`` (any busy time in that room, or the room's creation). A process
+    reuses a computed search only while the stamps it read before the rows are unchanged
+    (``search_cache``).
+    """
+
+    __tablename__ = "search_stamps"
+
+    scope: Mapped[str] = mapped_column(String(80), primary_key=True)
+    stamp: Mapped[str] = mapped_column(String(32))
+
+
 class OutsideCalendar(Base):
     """A therapist's linked outside calendar (an iCalendar address) and how its last fetch went.
 

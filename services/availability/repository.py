@@ -8,6 +8,8 @@ depends on the window, not on how many bookings the therapist has elsewhere.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,11 +32,19 @@ from services.availability.models import (
     OutsideBusy,
     Room,
     ScheduleRow,
+    SearchStamp,
     SessionType,
     Therapist,
     TherapistToken,
     TimeOff,
     outbox,
+)
+from services.availability.search_cache import (
+    ROOM_PREFIX,
+    Stamp,
+    room_scope,
+    stamp_of,
+    therapist_scope,
 )
 
 # No session, hold or course session spans more than this (session types are at most 12 h).
@@ -200,25 +210,36 @@ def _overlapping(window: Interval):
 def calendar(session: Session, therapist_id: str, schedule: Schedule, modality: str,
              window: Interval, duration: timedelta, now: datetime, *,
              with_busy: bool = True) -> Calendar:
+    return calendar_and_lapse(session, therapist_id, schedule, modality, window, duration, now,
+                              with_busy=with_busy)[0]
+
+
+def calendar_and_lapse(session: Session, therapist_id: str, schedule: Schedule, modality: str,
+                       window: Interval, duration: timedelta, now: datetime, *,
+                       with_busy: bool = True) -> tuple[Calendar, datetime | None]:
     """What is taken around sessions starting in ``window``, as the slot engine reads it.
 
     Time off, the therapist's busy rows and (in person) the rooms' busy rows come back as one
     UNION ALL, each part through its own index; in person, the room ids are read first.
     ``with_busy=False`` leaves out bookings and holds: the booking service's own check of a
-    start (check_session) ignores them, since it is the authority on those.
+    start (check_session) ignores them, since it is the authority on those. The second value is
+    the first ``expires_at`` among the holds read: from then on the same query reads less.
     """
     reach = duration + timedelta(minutes=schedule.buffer_minutes)
     around = Interval(window.start - reach - timedelta(minutes=1), window.end + reach)
+    no_expiry = cast(null(), BusyTime.expires_at.type)
     parts = [select(literal("off").label("part"), cast(null(), String).label("room"),
-                    TimeOff.start, TimeOff.end)
+                    TimeOff.start, TimeOff.end, no_expiry.label("expires_at"))
              .where(TimeOff.therapist_id == therapist_id, TimeOff.start < around.end,
                     TimeOff.end > around.start),
              # Busy times from the therapist's outside calendar block like time off.
-             select(literal("off"), cast(null(), String), OutsideBusy.start, OutsideBusy.end)
+             select(literal("off"), cast(null(), String), OutsideBusy.start, OutsideBusy.end,
+                    no_expiry)
              .where(OutsideBusy.therapist_id == therapist_id, OutsideBusy.start < around.end,
                     OutsideBusy.end > around.start)]
     if with_busy:
-        parts.append(select(literal("busy"), BusyTime.room, BusyTime.start, BusyTime.end)
+        parts.append(select(literal("busy"), BusyTime.room, BusyTime.start, BusyTime.end,
+                            BusyTime.expires_at)
                      .where(BusyTime.therapist_id == therapist_id, _overlapping(around),
                             _in_force(now)))
     rooms_taken: dict[str, list[Interval]] = {}
@@ -228,13 +249,16 @@ def calendar(session: Session, therapist_id: str, schedule: Schedule, modality: 
             # The ids as literals, not a subquery: PostgreSQL then walks the (room, start)
             # index once per room instead of scanning the whole table.
             parts.append(select(literal("room_busy"), BusyTime.room, BusyTime.start,
-                                BusyTime.end)
+                                BusyTime.end, BusyTime.expires_at)
                          .where(BusyTime.room.in_(list(rooms_taken)), _overlapping(around),
                                 _in_force(now)))
     time_off: list[Interval] = []
     busy: list[Interval] = []
     # Core execution: plain rows, without the ORM's per-row bookkeeping.
-    for part, room, start, end in session.connection().execute(union_all(*parts)).all():
+    lapses: datetime | None = None
+    for part, room, start, end, expires in session.connection().execute(union_all(*parts)).all():
+        if expires is not None and (lapses is None or expires < lapses):
+            lapses = expires
         if part == "off":
             time_off.append(Interval(start, end))
         elif part == "busy":
@@ -243,21 +267,76 @@ def calendar(session: Session, therapist_id: str, schedule: Schedule, modality: 
             rooms_taken[room].append(Interval(start, end))
     return Calendar(time_off=tuple(time_off), busy=tuple(busy),
                     rooms=tuple(sorted(rooms_taken)),
-                    room_busy={room: tuple(spans) for room, spans in rooms_taken.items()})
+                    room_busy={room: tuple(spans) for room, spans in rooms_taken.items()}
+                    ), lapses
 
 
-def record_busy(session: Session, values: dict[str, Any]) -> None:
+# --- search stamps (search_cache) --------------------------------------------------------------
+
+
+def search_stamp(session: Session, therapist_id: Any, in_person: bool) -> Stamp:
+    """The stamps a search of this therapist depends on, in one query; read before its rows.
+
+    In person, every room's too: another therapist's booking can take the room a slot needs.
+    The table holds a row per therapist and room, so the prefix scan stays small.
+    """
+    scope = therapist_scope(str(therapist_id))
+    wanted = SearchStamp.scope == scope
+    if in_person:
+        wanted = or_(wanted, SearchStamp.scope.startswith(ROOM_PREFIX, autoescape=True))
+    rows = session.connection().execute(select(SearchStamp.scope, SearchStamp.stamp)
+                                        .where(wanted)).all()
+    return stamp_of([(row[0], row[1]) for row in rows])
+
+
+def touch(session: Session, scopes: Iterable[str]) -> None:
+    """New stamps for ``scopes``, in the transaction that changes what they cover.
+
+    One statement, scopes sorted: two transactions touching the same rooms lock them in the
+    same order.
+    """
+    wanted = sorted(set(scopes))
+    if not wanted:
+        return
+    statement = upsert(session, SearchStamp).values(
+        [{"scope": scope, "stamp": uuid.uuid4().hex} for scope in wanted])
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["scope"], set_={"stamp": statement.excluded.stamp}))
+
+
+def touch_therapist(session: Session, therapist_id: str) -> None:
+    touch(session, [therapist_scope(therapist_id)])
+
+
+def busy_scopes(values: dict[str, Any]) -> set[str]:
+    """What a busy row's change is seen by: its therapist's searches and its room's."""
+    scopes = {therapist_scope(values["therapist_id"])}
+    if values.get("room"):
+        scopes.add(room_scope(values["room"]))
+    return scopes
+
+
+def record_busy(session: Session, values: dict[str, Any]) -> set[str]:
     """Apply one hold's or booking's latest known state; older news never overwrites newer.
 
     Insert-or-nothing first, then lock the row and compare sequences, so two handlers of the same
-    booking running at once on PostgreSQL neither fail on the key nor lose an update.
+    booking running at once on PostgreSQL neither fail on the key nor lose an update. Returns the
+    search stamp scopes to renew (``touch``) before the transaction ends: the row's, before and
+    after.
     """
+    scopes = busy_scopes(values)
     inserted = session.execute(
         upsert(session, BusyTime).values(**values).on_conflict_do_nothing(index_elements=["id"]))
     if inserted.rowcount == 1:
-        return
+        return scopes
     row = session.scalars(select(BusyTime).where(BusyTime.id == values["id"])
                           .with_for_update()).one()
+    scopes |= busy_scopes({"therapist_id": row.therapist_id, "room": row.room})
+    _apply_busy(row, values)
+    return scopes
+
+
+def _apply_busy(row: BusyTime, values: dict[str, Any]) -> None:
     if values["kind"] == "hold":
         # A hold changes only by ending, or by being extended (a hold_placed with a later
         # expiry, services/booking/hold_extension.py): the later expiry wins, an end is final.

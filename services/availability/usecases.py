@@ -7,7 +7,9 @@ strings with an offset, dates as YYYY-MM-DD.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +23,7 @@ from clinic.db import reads, writes
 from clinic.errors import Conflict, InvalidRequest, NotFound
 from clinic.events import Event, first_delivery
 from clinic.outbox import record
-from clinic.slots import Interval
+from clinic.slots import Interval, RuleGrid
 from clinic.slots import find_slots as engine_find_slots
 from services.availability import inputs, models
 from services.availability import repository as repo
@@ -35,8 +37,31 @@ from services.availability.models import (
     TimeOff,
     outbox,
 )
+from services.availability.search_cache import (
+    SPARE_HORIZON_DAYS,
+    Entry,
+    SearchCache,
+    SlotsEntry,
+    course_until,
+    next_grid_start,
+    request_key,
+    room_scope,
+    slots_until,
+)
 
 WEEK = timedelta(days=7)
+
+# Computed searches, one cache per database engine (tests open many databases in one process);
+# 256 entries of at most a few hundred slots each: tens of MB at worst.
+_CACHES: weakref.WeakKeyDictionary[Any, SearchCache] = weakref.WeakKeyDictionary()
+
+
+def _cache(session: Session) -> SearchCache:
+    bind = session.get_bind()
+    found = _CACHES.get(bind)
+    if found is None:
+        found = _CACHES[bind] = SearchCache()
+    return found
 
 
 def _caller(data: dict[str, Any] | None) -> Caller:
@@ -87,6 +112,7 @@ def create_room(session: Session, caller: dict | None, data: dict[str, Any]) -> 
         raise _conflict_exists("room", fields["id"])
     session.add(Room(**fields))
     repo.offer_changed(session, None)
+    repo.touch(session, [room_scope(fields["id"])])  # in-person searches now see one more room
     return fields
 
 
@@ -104,6 +130,7 @@ def create_therapist(session: Session, caller: dict | None, data: dict[str, Any]
         raise _conflict_exists("therapist", fields["id"])
     row = Therapist(**fields, created_at=now)
     session.add(row)
+    repo.touch_therapist(session, row.id)
     # The admin who created the therapist may see the email; nobody else is shown it.
     return {**repo.public_therapist(row), "email": row.email}
 
@@ -203,6 +230,7 @@ def put_schedule(session: Session, caller: dict | None, therapist_id: str,
     for name, value in vars(checked).items():
         setattr(row, name, value)
     row.updated_at = now
+    repo.touch_therapist(session, therapist_id)
     # The booking service's waitlist looks for times the new week opened (ids only).
     record(session, outbox, Event("schedule_changed", {"therapist_id": therapist_id},
                                   "availability"))
@@ -229,6 +257,7 @@ def add_time_off(session: Session, caller: dict | None, therapist_id: str,
                   reason=reason)
     session.add(row)
     repo.offer_changed(session, therapist_id)
+    repo.touch_therapist(session, therapist_id)
     return repo.time_off_dict(row)
 
 
@@ -255,6 +284,7 @@ def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
         "availability"))
     repo.offer_changed(session, therapist_id)
     session.delete(row)
+    repo.touch_therapist(session, therapist_id)
 
 
 # --- finding a time ----------------------------------------------------------------------------
@@ -271,29 +301,62 @@ def _request(session: Session, therapist_id: str, session_type: Any, modality: A
 def find_slots(session: Session, now: datetime, therapist_id: str, session_type: Any,
                modality: Any, from_date: Any, to_date: Any,
                tz: str | None = None) -> dict[str, Any]:
+    """Free slots in the window; a search computed earlier is reused while it still holds
+    (``search_cache``): the stamps are read first, so a change committed after them is seen by
+    the next search, never hidden under them."""
+    key = request_key("slots", therapist_id, session_type, modality, from_date, to_date, tz)
+    stamp = repo.search_stamp(session, therapist_id, modality == "in_person")
+    cache = _cache(session)
+    cached = cache.get(key, stamp, now)
+    if cached is not None:
+        return cached.answer(now)
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
     zone = wire.zone(tz or therapist.timezone)
     window = inputs.date_window(from_date, to_date, zone)
     if row is None:
         return {"slots": [], "timezone": zone.key}
     schedule = repo.engine_schedule(row)
+    notice = timedelta(hours=schedule.min_notice_hours)
+    horizon = timedelta(days=schedule.horizon_days)
+    # Computed a day past the horizon, then cut at ``now``'s horizon by each answer: the entry
+    # serves as the horizon moves on (SlotsEntry).
+    spare = dataclasses.replace(schedule, horizon_days=schedule.horizon_days + SPARE_HORIZON_DAYS)
+    computed_until = now + timedelta(days=spare.horizon_days)
     # Only the part of the window between the notice and the horizon can hold a slot.
-    lower = max(window.start, now + timedelta(hours=schedule.min_notice_hours))
-    upper = min(window.end, now + timedelta(days=schedule.horizon_days, minutes=1))
+    lower = max(window.start, now + notice)
+    upper = min(window.end, computed_until + timedelta(minutes=1))
     if lower >= upper:
         return {"slots": [], "timezone": zone.key}
     searched = Interval(lower, upper)
-    taken = repo.calendar(session, therapist_id, schedule, modality, searched, duration, now)
-    slots = engine_find_slots(schedule, taken, modality=modality, duration=duration,
+    taken, lapses = repo.calendar_and_lapse(session, therapist_id, spare, modality, searched,
+                                            duration, now)
+    slots = engine_find_slots(spare, taken, modality=modality, duration=duration,
                               window=searched, now=now)
-    return {"slots": [{"start": wire.iso(s.start, zone), "end": wire.iso(s.end, zone)}
-                      for s in slots], "timezone": zone.key}
+    found = SlotsEntry(
+        starts=tuple(s.start for s in slots),
+        slots=tuple({"start": wire.iso(s.start, zone), "end": wire.iso(s.end, zone)}
+                    for s in slots),
+        timezone=zone.key, min_notice=notice, horizon=horizon)
+    complete_until = None if window.end <= computed_until else computed_until
+    cache.put(key, Entry(stamp, slots_until(horizon, complete_until, lapses), found))
+    return found.answer(now)
 
 
 @reads
 def course_options(session: Session, now: datetime, therapist_id: str, session_type: Any,
                    modality: Any, sessions: Any = 16, from_date: Any = None,
                    tz: str | None = None, skip_weeks: Any = None) -> dict[str, Any]:
+    """Weekly times the whole course fits; reused, as slots are, while the stamps hold and the
+    notice has not passed the next grid start (``search_cache.course_until``)."""
+    key = request_key("course", therapist_id, session_type, modality, sessions, from_date, tz,
+                      skip_weeks)
+    stamp = repo.search_stamp(session, therapist_id, modality == "in_person")
+    cache = _cache(session)
+    cached = cache.get(key, stamp, now)
+    # Without ``from`` the course starts from today in the caller's zone: a new day, a new key.
+    if cached is not None and (from_date is not None
+                               or cached["today"] == now.astimezone(cached["zone"]).date()):
+        return cached["answer"]
     therapist, row, duration, modality = _request(session, therapist_id, session_type, modality)
     count = inputs.sessions_count(sessions)
     zone = wire.zone(tz or therapist.timezone)
@@ -309,22 +372,30 @@ def course_options(session: Session, now: datetime, therapist_id: str, session_t
     start_day = not_before.astimezone(schedule_zone).date()
     # Every option's first session lies within a week (plus skipped weeks) of the later of
     # ``from`` and the notice; its last one that many course weeks on.
-    first = max(not_before, now + timedelta(hours=schedule.min_notice_hours)) - timedelta(days=2)
+    notice = timedelta(hours=schedule.min_notice_hours)
+    first = max(not_before, now + notice) - timedelta(days=2)
     span = WEEK * (count + 2 * len(skipped) + 2)
-    last = min(first + span, now + timedelta(days=schedule.horizon_days + 1))
+    horizon_end = now + timedelta(days=schedule.horizon_days)
+    last = min(first + span, horizon_end + timedelta(days=1))
     if last <= first:
         return {"options": [], "timezone": schedule.timezone}
-    taken = repo.calendar(session, therapist_id, schedule, modality, Interval(first, last),
-                          duration, now)
+    taken, lapses = repo.calendar_and_lapse(session, therapist_id, schedule, modality,
+                                            Interval(first, last), duration, now)
     try:
         options = plan_options(schedule, taken, modality=modality, duration=duration,
                                sessions=count, from_date=start_day, skip_weeks=skipped, now=now)
     except ValueError as error:
         raise InvalidRequest.field("skip_weeks", str(error)) from None
-    return {"timezone": schedule.timezone, "options": [
+    answer = {"timezone": schedule.timezone, "options": [
         {"weekday": option.weekday, "local_time": option.local_time,
          "sessions": [wire.iso(s.start, zone) for s in option.sessions]}
         for option in options if option.sessions[0].start >= not_before]}
+    # Reused only while the horizon cannot have cut a course (it would let more in as it moves).
+    if first + span <= horizon_end:
+        until = course_until(notice, next_grid_start(RuleGrid(schedule, modality), now + notice),
+                             lapses)
+        cache.put(key, Entry(stamp, until, {"answer": answer, "zone": zone, "today": first_day}))
+    return answer
 
 
 def _booking_facts(therapist, duration: timedelta, schedule, modality: str,
@@ -397,32 +468,37 @@ def check_course(session: Session, now: datetime, therapist_id: str, session_typ
 
 @writes
 def apply_event(session: Session, payload: dict[str, Any],
-                change: Callable[[Session, dict[str, Any], datetime], None],
+                change: Callable[[Session, dict[str, Any], datetime], set[str]],
                 now: datetime) -> None:
     """One booking event, once: its id is recorded in the transaction that applies it."""
     if first_delivery(session, models.processed_events, payload["id"]):
-        change(session, payload["data"], now)
+        # Searches computed from the old rows stop being reused as this commits.
+        repo.touch(session, change(session, payload["data"], now))
 
 
-def on_hold_placed(session: Session, data: dict[str, Any], now: datetime) -> None:
-    repo.record_busy(session, repo.hold_values(data["hold"], active=True, now=now))
+def on_hold_placed(session: Session, data: dict[str, Any], now: datetime) -> set[str]:
+    return repo.record_busy(session, repo.hold_values(data["hold"], active=True, now=now))
 
 
-def on_hold_released(session: Session, data: dict[str, Any], now: datetime) -> None:
+def on_hold_released(session: Session, data: dict[str, Any], now: datetime) -> set[str]:
     # Recorded even if the placement has not arrived yet: the tombstone keeps it from counting.
-    repo.record_busy(session, repo.hold_values(data["hold"], active=False, now=now))
+    return repo.record_busy(session, repo.hold_values(data["hold"], active=False, now=now))
 
 
-def on_booking_changed(session: Session, data: dict[str, Any], now: datetime) -> None:
+def on_booking_changed(session: Session, data: dict[str, Any], now: datetime) -> set[str]:
     """booking_confirmed, _rescheduled, _cancelled and attendance_marked: its latest state."""
-    repo.record_busy(session, repo.booking_values(data["booking"], now))
+    return repo.record_busy(session, repo.booking_values(data["booking"], now))
 
 
-def on_course_booked(session: Session, data: dict[str, Any], now: datetime) -> None:
+def on_course_booked(session: Session, data: dict[str, Any], now: datetime) -> set[str]:
+    scopes: set[str] = set()
     for booking in data["course"]["sessions"]:
-        repo.record_busy(session, repo.booking_values(booking, now))
+        scopes |= repo.record_busy(session, repo.booking_values(booking, now))
+    return scopes
 
 
-def on_course_cancelled(session: Session, data: dict[str, Any], now: datetime) -> None:
+def on_course_cancelled(session: Session, data: dict[str, Any], now: datetime) -> set[str]:
+    scopes: set[str] = set()
     for booking in data.get("cancelled", []):
-        repo.record_busy(session, repo.booking_values(booking, now))
+        scopes |= repo.record_busy(session, repo.booking_values(booking, now))
+    return scopes

@@ -479,3 +479,72 @@ def test_the_demo_clinic_loads_once_and_offers_slots(clinic):
     for therapist in therapists:
         modality = therapist["modalities"][-1]
         assert clinic.slots(therapist["id"], modality, "2027-03-08", "2027-03-14")
+
+
+# --- computed searches reused (search_cache) ---------------------------------------------------
+
+
+def test_a_search_reused_in_one_process_sees_what_another_process_changed(clinic, databases):
+    """Two availability processes on one database, each with its own computed searches."""
+    clinic.therapist("ann")
+    other_engine = create_engine_for(str(clinic.uow.engine.url))
+    other = Clinic(UnitOfWork(other_engine, clinic.uow.write_lock))
+    try:
+        assert clinic.slots(modality="in_person") == []  # no room yet, in both
+        assert other.slots(modality="in_person") == []
+        other.create_room(ADMIN, {"id": "garden", "name": "Garden room"})
+        assert len(clinic.slots(modality="in_person")) == 2
+        assert len(clinic.slots()) == 2 and len(other.slots()) == 2  # both computed now
+        other.event("booking_confirmed", {"booking": booking("b1", "2027-03-08T10:00:00+00:00")})
+        assert clinic.slots() == ["2027-03-08T11:00:00+00:00"]
+        other.add_time_off(ADMIN, "ann", {"start": "2027-03-08T11:00:00Z",
+                                          "end": "2027-03-08T12:00:00Z"})
+        assert clinic.slots() == []
+        # Another therapist taking the only room changes Ann's in-person slots too.
+        clinic.event("booking_cancelled", {"booking": booking(
+            "b1", "2027-03-08T10:00:00+00:00", status="cancelled", sequence=1)})
+        other.delete_time_off(ADMIN, "ann", clinic.list_time_off(ADMIN, "ann")[0]["id"])
+        assert len(other.slots(modality="in_person")) == 2
+        clinic.therapist("bea")
+        clinic.event("booking_confirmed", {"booking": booking(
+            "r1", "2027-03-08T10:00:00+00:00", therapist_id="bea", room="garden")})
+        assert other.slots(modality="in_person") == ["2027-03-08T11:00:00+00:00"]
+        clinic.put_schedule(ADMIN, "ann", {"weekly": WEEKDAYS_10_TO_12, "buffer_minutes": 0,
+                                           "slot_interval_minutes": 30})
+        assert len(other.slots()) == 3
+    finally:
+        other_engine.dispose()
+
+
+def test_a_reused_search_never_offers_a_start_that_became_too_soon(clinic):
+    clinic.therapist("ann", min_notice_hours=24, horizon_days=10)
+    clinic.now = datetime(2027, 3, 7, 9, 30, tzinfo=UTC)  # Sunday
+    assert clinic.slots(from_date="2027-03-08", to_date="2027-03-18") == [
+        f"2027-03-{day:02d}T{hour}:00:00+00:00" for day in (8, 9, 10, 11, 12, 15, 16)
+        for hour in (10, 11)]  # the horizon ends on the 17th at 09:30
+    clinic.now += timedelta(minutes=31)
+    found = clinic.slots(from_date="2027-03-08", to_date="2027-03-18")
+    # Monday 10:00 is less than 24 hours ahead now; Wednesday 17th 10:00 came within the horizon.
+    assert found[0] == "2027-03-08T11:00:00+00:00" and found[-1] == "2027-03-17T10:00:00+00:00"
+    clinic.now = datetime(2027, 3, 8, 10, 0, tzinfo=UTC)
+    found = clinic.slots(from_date="2027-03-08", to_date="2027-03-18")
+    assert found[0] == "2027-03-09T10:00:00+00:00" and found[-1] == "2027-03-18T10:00:00+00:00"
+
+
+def test_reused_course_options_move_on_with_the_notice_and_the_day(clinic):
+    clinic.therapist("ann", weekly=[{"weekday": "tuesday", "start": "10:00", "end": "12:00",
+                                     "modalities": ["video"]}], min_notice_hours=24)
+
+    def firsts(from_date=None) -> list[str]:
+        found = clinic.course_options("ann", "dit-session", "video", 4, from_date, None, None)
+        return [option["sessions"][0] for option in found["options"]]
+
+    clinic.now = datetime(2027, 3, 8, 9, 30, tzinfo=UTC)  # Monday
+    assert firsts() == ["2027-03-09T10:00:00+00:00", "2027-03-09T11:00:00+00:00"]
+    clinic.now += timedelta(minutes=31)  # Tuesday 10:00 is too soon now: its course moves on
+    assert firsts() == ["2027-03-09T11:00:00+00:00", "2027-03-16T10:00:00+00:00"]
+    clinic.event("hold_placed", {"hold": hold("h1", "2027-03-30T10:00:00+00:00",  # 11:00 BST
+                                              "2027-03-08T10:30:00+00:00")})
+    assert firsts("2027-03-08") == ["2027-03-16T10:00:00+00:00"]  # the 11:00 course's week 4
+    clinic.now += timedelta(minutes=30)  # the hold lapsed, no release came
+    assert firsts("2027-03-08") == ["2027-03-09T11:00:00+00:00", "2027-03-16T10:00:00+00:00"]
