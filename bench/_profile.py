@@ -42,6 +42,8 @@ def summary(path: str, top: int) -> None:
     with open(path) as raw:
         for line in raw:
             stack, _, count = line.rstrip().rpartition(" ")
+            if not count.isdigit():  # a frame's text broken over lines: not a sample line
+                continue
             samples = int(count)
             total += samples
             frames = stack.split(";")
