@@ -62,9 +62,11 @@ class OutsidePollTimer(Timer):
 class OutsideCalendars(DependencyProvider):
     """The fetcher: ``sync_due()`` from the timer, ``sync_soon(id)`` after a link."""
 
-    def __init__(self, database_attr: str = "db", clock_attr: str = "clock"):
+    def __init__(self, database_attr: str = "db", clock_attr: str = "clock",
+                 relay_attr: str = "relay"):
         self.database_attr = database_attr
         self.clock_attr = clock_attr
+        self.relay_attr = relay_attr
 
     def setup(self) -> None:
         self.settings = OutsideSettings.from_config(self.container.config)
@@ -143,9 +145,16 @@ class OutsideCalendars(DependencyProvider):
         with self.uow.transaction() as session:
             flagged = usecases.store_success(session, job, spans, got.etag, got.last_modified,
                                              self.now())
+        self._publish()  # offer_changed: booking stops offering the busy times at once
         log.info("outside calendar of %s synced (%s busy spans, %d bookings newly flagged)",
                  therapist_id, "unchanged" if spans is None else len(spans), flagged)
         return None
+
+    def _publish(self) -> None:
+        relay = next((d for d in self.container.dependencies
+                      if getattr(d, "attr_name", None) == self.relay_attr), None)
+        if relay is not None:
+            relay.publish_now()
 
     def _failed(self, job: usecases.FetchJob, error: str) -> str:
         log.info("outside calendar of %s failing: %s", job.therapist_id, error)
