@@ -6,9 +6,10 @@ once with availability's ``therapist_offer``, and decides each start with
 ``clinic.offer.check_session`` — the same function availability's own ``check_session`` uses.
 
 A copy is dropped when availability's ``offer_changed`` event names its therapist (or all, for
-rooms and session types). That event reaches every booking process (a broadcast), published by
-availability's outbox relay just after the change commits; a booking decided in between is the
-same race as before, when availability was asked before booking's transaction opened. A process
+rooms and session types). That event reaches every booking process (a broadcast); availability
+writes it in the change's transaction and publishes it before answering the change (at once
+after storing an outside calendar's sync). A booking decided in between is the same race as
+before, when availability was asked before booking's transaction opened. A process
 that was cut off from the broker forgets everything on reconnection (broadcasts sent meanwhile
 are lost), and nothing is kept longer than ``OFFER_TTL_SECONDS`` whatever happens. A fetch that
 an ``offer_changed`` overtook is used once and not kept.
