@@ -17,7 +17,7 @@ from services.availability.models import (
     Therapist,
 )
 from services.availability.outside_calendar import BusySpan, Clash
-from services.availability.repository import touch_therapist
+from services.availability.repository import therapist_offer_changed
 
 
 def linked(session: Session, therapist_id: str, *, lock: bool = False) -> OutsideCalendar | None:
@@ -69,7 +69,7 @@ def busy(session: Session, therapist_id: str, start: datetime | None = None,
 
 def replace_busy(session: Session, therapist_id: str, spans: list[BusySpan]) -> None:
     session.execute(delete(OutsideBusy).where(OutsideBusy.therapist_id == therapist_id))
-    touch_therapist(session, therapist_id)  # searches computed from the old times stop
+    therapist_offer_changed(session, therapist_id)  # searches and booking's copy: stale
     if spans:
         session.execute(insert(OutsideBusy), [
             {"therapist_id": therapist_id, "start": s.start, "end": s.end} for s in spans])
@@ -79,7 +79,7 @@ def forget(session: Session, therapist_id: str) -> None:
     """Everything read from the therapist's outside calendar (the link itself stays)."""
     session.execute(delete(OutsideBusy).where(OutsideBusy.therapist_id == therapist_id))
     session.execute(delete(OutsideConflict).where(OutsideConflict.therapist_id == therapist_id))
-    touch_therapist(session, therapist_id)
+    therapist_offer_changed(session, therapist_id)
 
 
 def future_bookings(session: Session, therapist_id: str,

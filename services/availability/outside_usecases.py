@@ -89,7 +89,6 @@ def unlink(session: Session, caller: dict | None, therapist_id: str) -> None:
     if row is not None:
         outside.forget(session, therapist_id)
         session.delete(row)
-        repo.offer_changed(session, therapist_id)
 
 
 def busy_times(session: Session, caller: dict | None, therapist_id: str, from_date: Any,
@@ -163,7 +162,6 @@ def store_success(session: Session, job: FetchJob, spans: list[BusySpan] | None,
     if spans is not None:
         outside.replace_busy(session, job.therapist_id, spans)
         row.busy_count, row.expanded_until = len(spans), job.window_end
-        repo.offer_changed(session, job.therapist_id)
     row.etag, row.last_modified = etag, last_modified
     row.status, row.last_error, row.last_synced_at = "ok", None, now
     found = clashes(outside.future_bookings(session, job.therapist_id, now),

@@ -91,15 +91,19 @@ def session_lengths(session: Session) -> dict[str, int]:
     return {kind: minutes for kind, minutes in rows}
 
 
+def _away_selects(therapist_id: str, window: Interval, leading: tuple = (),
+                  trailing: tuple = ()) -> list:
+    """Time off and outside-calendar busy times (which block like time off) overlapping
+    ``window``: one SELECT of ``*leading, start, end, *trailing`` each."""
+    return [select(*leading, table.start, table.end, *trailing)
+            .where(table.therapist_id == therapist_id, table.start < window.end,
+                   table.end > window.start)
+            for table in (TimeOff, OutsideBusy)]
+
+
 def away_times(session: Session, therapist_id: str, window: Interval) -> tuple[Interval, ...]:
     """The therapist's time off and outside-calendar busy times overlapping ``window``."""
-    parts = [select(TimeOff.start, TimeOff.end)
-             .where(TimeOff.therapist_id == therapist_id, TimeOff.start < window.end,
-                    TimeOff.end > window.start),
-             select(OutsideBusy.start, OutsideBusy.end)
-             .where(OutsideBusy.therapist_id == therapist_id, OutsideBusy.start < window.end,
-                    OutsideBusy.end > window.start)]
-    rows = session.connection().execute(union_all(*parts)).all()
+    rows = session.connection().execute(union_all(*_away_selects(therapist_id, window))).all()
     return tuple(sorted((Interval(start, end) for start, end in rows),
                         key=lambda span: span.start))
 
@@ -185,6 +189,13 @@ def offer_changed(session: Session, therapist_id: str | None) -> None:
     record(session, outbox, Event(OFFER_CHANGED, {"therapist_id": therapist_id}, "availability"))
 
 
+def therapist_offer_changed(session: Session, therapist_id: str) -> None:
+    """A change to this therapist's schedule, time off or outside busy times, in its
+    transaction: searches computed before it stop (the stamp), booking drops its copy."""
+    touch_therapist(session, therapist_id)
+    offer_changed(session, therapist_id)
+
+
 def engine_schedule(row: ScheduleRow) -> Schedule:
     return stored_schedule(**schedule_dict(row))
 
@@ -228,15 +239,9 @@ def calendar_and_lapse(session: Session, therapist_id: str, schedule: Schedule, 
     reach = duration + timedelta(minutes=schedule.buffer_minutes)
     around = Interval(window.start - reach - timedelta(minutes=1), window.end + reach)
     no_expiry = cast(null(), BusyTime.expires_at.type)
-    parts = [select(literal("off").label("part"), cast(null(), String).label("room"),
-                    TimeOff.start, TimeOff.end, no_expiry.label("expires_at"))
-             .where(TimeOff.therapist_id == therapist_id, TimeOff.start < around.end,
-                    TimeOff.end > around.start),
-             # Busy times from the therapist's outside calendar block like time off.
-             select(literal("off"), cast(null(), String), OutsideBusy.start, OutsideBusy.end,
-                    no_expiry)
-             .where(OutsideBusy.therapist_id == therapist_id, OutsideBusy.start < around.end,
-                    OutsideBusy.end > around.start)]
+    parts = _away_selects(therapist_id, around,
+                          (literal("off").label("part"), cast(null(), String).label("room")),
+                          (no_expiry.label("expires_at"),))
     if with_busy:
         parts.append(select(literal("busy"), BusyTime.room, BusyTime.start, BusyTime.end,
                             BusyTime.expires_at)

@@ -230,11 +230,10 @@ def put_schedule(session: Session, caller: dict | None, therapist_id: str,
     for name, value in vars(checked).items():
         setattr(row, name, value)
     row.updated_at = now
-    repo.touch_therapist(session, therapist_id)
+    repo.therapist_offer_changed(session, therapist_id)
     # The booking service's waitlist looks for times the new week opened (ids only).
     record(session, outbox, Event("schedule_changed", {"therapist_id": therapist_id},
                                   "availability"))
-    repo.offer_changed(session, therapist_id)
     return repo.schedule_dict(row)
 
 
@@ -256,8 +255,7 @@ def add_time_off(session: Session, caller: dict | None, therapist_id: str,
     row = TimeOff(id=uuid.uuid4().hex, therapist_id=therapist_id, start=start, end=end,
                   reason=reason)
     session.add(row)
-    repo.offer_changed(session, therapist_id)
-    repo.touch_therapist(session, therapist_id)
+    repo.therapist_offer_changed(session, therapist_id)
     return repo.time_off_dict(row)
 
 
@@ -282,9 +280,8 @@ def delete_time_off(session: Session, caller: dict | None, therapist_id: str,
     record(session, outbox, Event("time_off_removed", {
         "therapist_id": therapist_id, "start": wire.iso(row.start), "end": wire.iso(row.end)},
         "availability"))
-    repo.offer_changed(session, therapist_id)
     session.delete(row)
-    repo.touch_therapist(session, therapist_id)
+    repo.therapist_offer_changed(session, therapist_id)
 
 
 # --- finding a time ----------------------------------------------------------------------------
